@@ -1,0 +1,411 @@
+//! The fold: a call's record as a pure function of its set of stored events (contract §4).
+//!
+//! Guarantees: the result depends only on the *set* of events — input order and duplicates (by
+//! [`Event::dedupe_key`]) never change it. Events are applied in event order
+//! ([`Event::order_cmp`]); an event the rules give no meaning changes nothing. Once the call has
+//! ended, later events change nothing either.
+//!
+//! Besides the record, the fold reports who still rings and who is in the call, from which
+//! [`CallState::due_events`] derives the time-out events (ring time-out, idle time-out) the server
+//! stores as ordinary events with `sys:` event ids.
+
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+
+use crate::event::{CallType, Event, EventType};
+use crate::record::{CallResult, Record};
+
+/// The time-outs of contract §4, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A callee still ringing this long after its invitation gets a `no_answer`.
+    pub ring_ms: i64,
+    /// A connected call with no event for this long is closed.
+    pub idle_ms: i64,
+}
+
+/// The outcome of folding a call's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallState {
+    /// The record.
+    pub record: Record,
+    /// Callees still ringing, with the time their ringing began, in callee order.
+    pub ringing: Vec<(String, i64)>,
+    /// Users in the call (the caller first, then callees in callee order).
+    pub in_call: Vec<String>,
+    /// The latest time of any stored event of the call, Unix ms.
+    pub last_event_ms: i64,
+}
+
+impl CallState {
+    /// True once the call has ended.
+    pub fn is_ended(&self) -> bool {
+        self.record.end_ms.is_some()
+    }
+
+    /// When the next time-out of this call falls due, if any: the earliest ring time-out of a
+    /// ringing callee, or for a connected call with users in it, its last event + idle time-out.
+    pub fn next_due_ms(&self, t: Timeouts) -> Option<i64> {
+        if self.is_ended() {
+            return None;
+        }
+        let ring = self
+            .ringing
+            .iter()
+            .map(|(_, since)| since.saturating_add(t.ring_ms))
+            .min();
+        let idle = self.idle_due_ms(t);
+        match (ring, idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn idle_due_ms(&self, t: Timeouts) -> Option<i64> {
+        (self.record.accept_ms.is_some() && !self.in_call.is_empty())
+            .then(|| self.last_event_ms.saturating_add(t.idle_ms))
+    }
+
+    /// The system events due at the earliest due moment, if that moment is at or before `now_ms`:
+    /// a `no_answer` at invitation + ring time-out for each callee whose ring time-out falls then,
+    /// and/or an `offline` at the last event's time for everyone in an idle call. Only the earliest
+    /// moment is produced, because storing those events can change what falls due next; callers
+    /// store them, fold again and repeat.
+    pub fn due_events(&self, t: Timeouts, now_ms: i64) -> Vec<Event> {
+        let Some(due) = self.next_due_ms(t).filter(|&d| d <= now_ms) else {
+            return Vec::new();
+        };
+        let call_id = &self.record.call_id;
+        let mut out = Vec::new();
+        for (user, since) in &self.ringing {
+            if since.saturating_add(t.ring_ms) == due {
+                let mut e = Event::new(call_id, EventType::NoAnswer, user, due);
+                e.event_id = Some(format!("sys:ring:{since}:{user}"));
+                out.push(e);
+            }
+        }
+        if self.idle_due_ms(t) == Some(due) {
+            for user in &self.in_call {
+                let mut e = Event::new(call_id, EventType::Offline, user, self.last_event_ms);
+                e.event_id = Some(format!("sys:idle:{}:{user}", self.last_event_ms));
+                out.push(e);
+            }
+        }
+        out
+    }
+}
+
+/// Total order used to make the fold independent of input order: event order, then the payload
+/// (only reached by conflicting copies of one dedupe key).
+fn total_cmp(a: &Event, b: &Event) -> Ordering {
+    a.order_cmp(b)
+        .then_with(|| a.callees.cmp(&b.callees))
+        .then_with(|| a.invitees.cmp(&b.invitees))
+        .then_with(|| a.room_id.cmp(&b.room_id))
+        .then_with(|| {
+            a.media_type
+                .map(|m| m.as_str())
+                .cmp(&b.media_type.map(|m| m.as_str()))
+        })
+        .then_with(|| {
+            a.call_type
+                .map(|m| m.as_str())
+                .cmp(&b.call_type.map(|m| m.as_str()))
+        })
+        .then_with(|| a.call_id.cmp(&b.call_id))
+}
+
+/// What a callee's ringing ended with (for a group call that never connected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Connected,
+    Rejected,
+    Busy,
+    NoAnswer,
+    Cancelled,
+}
+
+#[derive(Debug, Default)]
+struct Member {
+    ringing_since: Option<i64>,
+    in_call: bool,
+    last_outcome: Option<Outcome>,
+}
+
+struct Fold<'a> {
+    caller: &'a str,
+    call_type: CallType,
+    callees: Vec<String>,
+    members: HashMap<String, Member>,
+    caller_in_call: bool,
+    connected_ms: Option<i64>,
+    end: Option<(i64, CallResult)>,
+}
+
+impl<'a> Fold<'a> {
+    fn add_callee(&mut self, user: &str) {
+        if user != self.caller && !self.members.contains_key(user) {
+            self.callees.push(user.to_owned());
+            self.members.insert(user.to_owned(), Member::default());
+        }
+    }
+
+    fn member(&mut self, user: &str) -> Option<&mut Member> {
+        self.members.get_mut(user)
+    }
+
+    fn is_ringing(&self, user: &str) -> bool {
+        self.members
+            .get(user)
+            .is_some_and(|m| m.ringing_since.is_some())
+    }
+
+    fn connect(&mut self, user: &str, t: i64) {
+        if let Some(m) = self.member(user) {
+            m.ringing_since = None;
+            m.in_call = true;
+            m.last_outcome = Some(Outcome::Connected);
+        }
+        self.connected_ms.get_or_insert(t);
+    }
+
+    fn stop_ringing(&mut self, user: &str, outcome: Outcome) {
+        if let Some(m) = self.member(user) {
+            m.ringing_since = None;
+            m.last_outcome = Some(outcome);
+        }
+    }
+
+    fn cancel_all_ringing(&mut self) {
+        for m in self.members.values_mut() {
+            if m.ringing_since.take().is_some() {
+                m.last_outcome = Some(Outcome::Cancelled);
+            }
+        }
+    }
+
+    fn any_ringing(&self) -> bool {
+        self.members.values().any(|m| m.ringing_since.is_some())
+    }
+
+    fn users_in_call(&self) -> usize {
+        usize::from(self.caller_in_call) + self.members.values().filter(|m| m.in_call).count()
+    }
+
+    fn leave(&mut self, user: &str) -> bool {
+        if user == self.caller {
+            return std::mem::take(&mut self.caller_in_call);
+        }
+        self.member(user)
+            .is_some_and(|m| std::mem::take(&mut m.in_call))
+    }
+
+    /// Applies one event (after the start, before the end) and returns the result if it ends the call.
+    fn apply(&mut self, e: &Event) -> Option<CallResult> {
+        let user = e.user_id.as_str();
+        let is_caller = user == self.caller;
+        let single = self.call_type == CallType::Single;
+        let connected = self.connected_ms.is_some();
+        match e.kind {
+            EventType::Start => None,
+            EventType::Invite => {
+                if single {
+                    return None;
+                }
+                for invitee in &e.invitees {
+                    if invitee == self.caller {
+                        continue;
+                    }
+                    self.add_callee(invitee);
+                    if let Some(m) = self.member(invitee)
+                        && m.ringing_since.is_none()
+                        && !m.in_call
+                    {
+                        m.ringing_since = Some(e.time_ms);
+                    }
+                }
+                None
+            }
+            EventType::Join => {
+                if is_caller || (single && user != self.callees[0]) {
+                    return None;
+                }
+                self.add_callee(user);
+                if self.members.get(user).is_some_and(|m| m.in_call) {
+                    return None;
+                }
+                self.connect(user, e.time_ms);
+                None
+            }
+            EventType::Accept => {
+                if self.is_ringing(user) {
+                    self.connect(user, e.time_ms);
+                }
+                None
+            }
+            EventType::Reject | EventType::Busy | EventType::NoAnswer => {
+                if !self.is_ringing(user) {
+                    return None;
+                }
+                let (outcome, result) = match e.kind {
+                    EventType::Reject => (Outcome::Rejected, CallResult::Reject),
+                    EventType::Busy => (Outcome::Busy, CallResult::CallBusy),
+                    _ => (Outcome::NoAnswer, CallResult::NotAnswer),
+                };
+                self.stop_ringing(user, outcome);
+                if single {
+                    return Some(result);
+                }
+                self.group_end_check()
+            }
+            EventType::Cancel => {
+                if !is_caller {
+                    return None;
+                }
+                self.cancel_all_ringing();
+                if !connected {
+                    return Some(CallResult::Cancel);
+                }
+                if single {
+                    return None;
+                }
+                self.group_end_check()
+            }
+            EventType::Hangup | EventType::Offline => {
+                let result = if e.kind == EventType::Hangup {
+                    CallResult::NormalEnd
+                } else {
+                    CallResult::Interrupt
+                };
+                if is_caller && !connected {
+                    // Before anyone connected the caller's hang-up is a cancel, its going
+                    // offline an interruption.
+                    self.cancel_all_ringing();
+                    self.caller_in_call = false;
+                    return Some(if e.kind == EventType::Hangup {
+                        CallResult::Cancel
+                    } else {
+                        CallResult::Interrupt
+                    });
+                }
+                if !self.leave(user) {
+                    return None;
+                }
+                if single {
+                    return Some(result);
+                }
+                self.group_end_check()
+            }
+        }
+    }
+
+    /// A group call's end condition, checked after an event changed its state.
+    fn group_end_check(&self) -> Option<CallResult> {
+        if self.any_ringing() {
+            return None;
+        }
+        if self.connected_ms.is_some() {
+            return (self.users_in_call() <= 1).then_some(CallResult::NormalEnd);
+        }
+        let outcomes: Vec<_> = self
+            .callees
+            .iter()
+            .map(|c| self.members[c].last_outcome)
+            .collect();
+        Some(if outcomes.iter().all(|o| *o == Some(Outcome::Rejected)) {
+            CallResult::Reject
+        } else if outcomes.iter().all(|o| *o == Some(Outcome::Busy)) {
+            CallResult::CallBusy
+        } else {
+            CallResult::NotAnswer
+        })
+    }
+}
+
+/// Folds a call's events into its state. `None` until a `start` event is among them.
+///
+/// The events may come in any order and contain duplicates; all must belong to one call.
+pub fn fold(sdkappid: u64, events: &[Event]) -> Option<CallState> {
+    let mut sorted: Vec<&Event> = events.iter().collect();
+    sorted.sort_by(|a, b| total_cmp(a, b));
+    let mut seen = HashSet::with_capacity(sorted.len());
+    sorted.retain(|e| seen.insert(e.dedupe_key()));
+
+    let start_at = sorted.iter().position(|e| e.kind == EventType::Start)?;
+    let start = sorted[start_at];
+    let caller = start.user_id.as_str();
+    let call_type = start.call_type.unwrap_or(if start.callees.len() == 1 {
+        CallType::Single
+    } else {
+        CallType::Group
+    });
+    let mut f = Fold {
+        caller,
+        call_type,
+        callees: Vec::new(),
+        members: HashMap::new(),
+        caller_in_call: true,
+        connected_ms: None,
+        end: None,
+    };
+    for c in &start.callees {
+        f.add_callee(c);
+    }
+    for m in f.members.values_mut() {
+        m.ringing_since = Some(start.time_ms);
+    }
+    if f.callees.is_empty() {
+        // Validation never stores such a start; a call with nobody to ring has nothing to wait for.
+        f.end = Some((start.time_ms, CallResult::Cancel));
+    }
+
+    for e in &sorted[start_at + 1..] {
+        if f.end.is_some() {
+            break;
+        }
+        if let Some(result) = f.apply(e) {
+            f.end = Some((e.time_ms, result));
+        }
+    }
+
+    let last_event_ms = sorted
+        .iter()
+        .map(|e| e.time_ms)
+        .max()
+        .unwrap_or(start.time_ms);
+    let ended = f.end.is_some();
+    let ringing = if ended {
+        Vec::new()
+    } else {
+        f.callees
+            .iter()
+            .filter_map(|c| f.members[c].ringing_since.map(|t| (c.clone(), t)))
+            .collect()
+    };
+    let mut in_call = Vec::new();
+    if !ended {
+        if f.caller_in_call {
+            in_call.push(caller.to_owned());
+        }
+        in_call.extend(f.callees.iter().filter(|c| f.members[*c].in_call).cloned());
+    }
+    let record = Record {
+        call_id: start.call_id.clone(),
+        sdkappid,
+        media_type: start.media_type.unwrap_or(crate::MediaType::Audio),
+        room_id: start.room_id.clone().unwrap_or_default(),
+        start_ms: start.time_ms,
+        accept_ms: f.connected_ms,
+        end_ms: f.end.map(|(t, _)| t),
+        caller: caller.to_owned(),
+        call_type,
+        result: f.end.map_or(CallResult::Ongoing, |(_, r)| r),
+        callees: f.callees,
+    };
+    Some(CallState {
+        record,
+        ringing,
+        in_call,
+        last_event_ms,
+    })
+}

@@ -1,0 +1,21 @@
+//! callrec's domain: what a call event is, what a call record is, how events fold into a record,
+//! and the interface every store implements.
+//!
+//! This crate depends on no web or database crate: the wire formats (TRTC's v1 JSON) live in the
+//! server, the SQL in the store crates. Everything here is plain data and pure functions, except the
+//! [`Store`] trait, which is the one seam between the service and its persistence.
+
+pub mod clock;
+pub mod event;
+pub mod fold;
+pub mod record;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use event::{CallType, Event, EventError, EventType, MAX_ID_LEN, MediaType, validate_event};
+pub use fold::{CallState, Timeouts, fold};
+pub use record::{CallResult, Record};
+pub use store::{
+    DueCall, IngestItem, IngestOutcome, Participants, PurgeStats, RecordPage, RecordQuery,
+    ResultFilter, Store, StoreError,
+};

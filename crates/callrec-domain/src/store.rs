@@ -1,0 +1,162 @@
+//! The store interface: the one seam between the service and its persistence.
+//!
+//! Every backend (embedded SQLite, PostgreSQL) implements [`Store`] and passes the same conformance
+//! suite (`callrec-store-tests`). Guarantees every implementation gives:
+//! - `ingest` returns only after the accepted events are durable (committed and synced); concurrent
+//!   calls may share one transaction (group commit).
+//! - Events are deduplicated per call by [`Event::dedupe_key`](crate::Event::dedupe_key): the first
+//!   stored copy wins.
+//! - After every write, a call's record is exactly [`fold`](crate::fold()) of its stored events.
+//! - Queries never scan outside the asked time range.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use crate::event::{CallType, Event};
+use crate::record::{CallResult, Record};
+
+/// A store failure, by meaning. No driver type crosses this boundary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is shutting down; retrying later may work.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The data on disk is not what this version expects.
+    #[error("store data is corrupt: {0}")]
+    Corrupt(String),
+    /// Anything else.
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+/// One event to store, with the app it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestItem {
+    /// The app.
+    pub sdkappid: u64,
+    /// A validated event.
+    pub event: Event,
+}
+
+/// What `ingest` did with one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Newly stored.
+    Accepted,
+    /// Already stored (earlier, or earlier in the same batch).
+    Duplicate,
+}
+
+/// Which results a filter query matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultFilter {
+    /// Every ended call (the default: ongoing calls are excluded).
+    Ended,
+    /// Exactly this result (`Ongoing` selects ongoing calls).
+    Is(CallResult),
+}
+
+/// A `get_records_by_filter` query, already validated and clamped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordQuery {
+    /// The app; records of other apps are never returned.
+    pub sdkappid: u64,
+    /// Inclusive lower bound on `startCallTs`, seconds.
+    pub from_secs: i64,
+    /// Inclusive upper bound on `startCallTs`, seconds.
+    pub to_secs: i64,
+    /// Result filter.
+    pub result: ResultFilter,
+    /// Call type filter.
+    pub call_type: Option<CallType>,
+    /// Records to skip (`(page − 1) × per_page`).
+    pub offset: u64,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// One page of records, ordered by `startCallTs` descending then `callId` ascending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordPage {
+    /// Number of records matching the query, on all pages.
+    pub total: u64,
+    /// This page.
+    pub records: Vec<Record>,
+}
+
+/// Who takes part in a call, as far as the stored events say (for authorizing user reports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participants {
+    /// The caller of the counting `start`.
+    pub caller: String,
+    /// The record's callees.
+    pub callees: Vec<String>,
+    /// The call's type.
+    pub call_type: CallType,
+}
+
+impl Participants {
+    /// True if `user` is the caller or a callee.
+    pub fn includes(&self, user: &str) -> bool {
+        self.caller == user || self.callees.iter().any(|c| c == user)
+    }
+}
+
+/// A call with a time-out due (see [`CallState::next_due_ms`](crate::CallState::next_due_ms)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueCall {
+    /// The app.
+    pub sdkappid: u64,
+    /// The call.
+    pub call_id: String,
+    /// When its next time-out is due, Unix ms.
+    pub due_ms: i64,
+}
+
+/// What a retention purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeStats {
+    /// Calls removed.
+    pub calls: u64,
+    /// Events removed.
+    pub events: u64,
+}
+
+/// Persistence for events and the records folded from them.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores the items, deduplicating each against what is stored and against earlier items of
+    /// the same batch, and refolds every touched call. Returns one outcome per item, in order,
+    /// only once the accepted items are durable.
+    async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>, StoreError>;
+
+    /// The record of a call whose `start` has been stored, or `None`.
+    async fn get_record(&self, sdkappid: u64, call_id: &str) -> Result<Option<Record>, StoreError>;
+
+    /// One page of records matching `query`, with the total count.
+    async fn filter_records(&self, query: &RecordQuery) -> Result<RecordPage, StoreError>;
+
+    /// The participants of each of `call_ids` whose `start` has been stored.
+    async fn participants(
+        &self,
+        sdkappid: u64,
+        call_ids: &[String],
+    ) -> Result<HashMap<String, Participants>, StoreError>;
+
+    /// Up to `limit` ongoing calls whose next time-out is due at or before `now_ms`, earliest first.
+    async fn due_calls(&self, now_ms: i64, limit: usize) -> Result<Vec<DueCall>, StoreError>;
+
+    /// Every stored event of a call, in no particular order.
+    async fn call_events(&self, sdkappid: u64, call_id: &str) -> Result<Vec<Event>, StoreError>;
+
+    /// Deletes calls (and their events) that started before `cutoff_ms`; calls whose `start` never
+    /// arrived are judged by their earliest event.
+    async fn purge_before(&self, cutoff_ms: i64) -> Result<PurgeStats, StoreError>;
+
+    /// Succeeds when the store can serve requests.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Finishes pending writes and refuses new ones; called once on shutdown.
+    async fn close(&self) -> Result<(), StoreError>;
+}
