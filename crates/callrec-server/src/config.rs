@@ -1,0 +1,569 @@
+//! Configuration: the TOML file of contract §1 with `CALLREC_…` environment overrides.
+//!
+//! Guarantees: every key is optional except `[[apps]]`; relative paths are resolved against the
+//! config file's own directory; secret keys live in [`SecretString`]s and never appear in `Debug`
+//! output, logs or error messages.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// The fixed configuration keys that environment variables may override (lower case, dotted).
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "tls_cert",
+    "tls_key",
+    "insecure_http",
+    "store.url",
+    "retention.days",
+    "calls.ring_timeout_secs",
+    "calls.max_idle_secs",
+];
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable could not be parsed.
+    #[error("{0}")]
+    Parse(String),
+    /// The values parsed but break a rule.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// A referenced file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `sqlite://PATH` or `postgres://…`; default `sqlite://<data_dir>/callrec.db`.
+    pub url: Option<String>,
+}
+
+/// `[retention]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSection {
+    /// Records older than this many days are invisible and purged.
+    pub days: u32,
+}
+
+impl Default for RetentionSection {
+    fn default() -> Self {
+        Self { days: 7 }
+    }
+}
+
+/// `[calls]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsSection {
+    /// A callee still ringing this long after being invited counts as not answered.
+    pub ring_timeout_secs: u64,
+    /// A connected call with no event for this long is closed.
+    pub max_idle_secs: u64,
+}
+
+impl Default for CallsSection {
+    fn default() -> Self {
+        Self {
+            ring_timeout_secs: 60,
+            max_idle_secs: 43_200,
+        }
+    }
+}
+
+/// `[apps.rate_limits]`: requests per second per API; 0 = unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// `v1/records/get_record_by_callId`.
+    #[serde(rename = "get_record_by_callId")]
+    pub get_record_by_call_id: u32,
+    /// `v1/records/get_records_by_filter`.
+    pub get_records_by_filter: u32,
+    /// `v1/events/report`.
+    pub report_events: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            get_record_by_call_id: 20,
+            get_records_by_filter: 200,
+            report_events: 0,
+        }
+    }
+}
+
+/// One `[[apps]]` entry as written.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppSection {
+    sdkappid: u64,
+    #[serde(default, skip_serializing)]
+    secret_key: Option<SecretString>,
+    #[serde(default)]
+    secret_key_file: Option<PathBuf>,
+    #[serde(default = "default_admins")]
+    admins: Vec<String>,
+    #[serde(default = "default_true")]
+    group_call_package: bool,
+    #[serde(default)]
+    rate_limits: RateLimits,
+}
+
+fn default_admins() -> Vec<String> {
+    vec!["administrator".to_owned()]
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The file's shape.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default = "default_listen")]
+    listen: String,
+    #[serde(default = "default_data_dir")]
+    data_dir: PathBuf,
+    #[serde(default)]
+    tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    tls_key: Option<PathBuf>,
+    #[serde(default)]
+    insecure_http: bool,
+    #[serde(default)]
+    store: StoreSection,
+    #[serde(default)]
+    retention: RetentionSection,
+    #[serde(default)]
+    calls: CallsSection,
+    #[serde(default)]
+    apps: Vec<AppSection>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8443".to_owned()
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+
+/// An app allowed to use the API.
+#[derive(Clone)]
+pub struct App {
+    /// Its SDKAppID.
+    pub sdkappid: u64,
+    /// The key UserSigs are signed with.
+    pub secret_key: SecretString,
+    /// Identifiers allowed to call the admin APIs.
+    pub admins: Vec<String>,
+    /// false: record APIs answer 50001.
+    pub group_call_package: bool,
+    /// Per-API rate limits.
+    pub rate_limits: RateLimits,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("sdkappid", &self.sdkappid)
+            .field("secret_key", &"[redacted]")
+            .field("admins", &self.admins)
+            .field("group_call_package", &self.group_call_package)
+            .field("rate_limits", &self.rate_limits)
+            .finish()
+    }
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// Embedded SQLite database file.
+    Sqlite(PathBuf),
+    /// PostgreSQL connection URL (kept whole; it may hold a password, so never log it).
+    Postgres(String),
+}
+
+/// The loaded, validated configuration with every path absolute (or relative to the process's
+/// working directory when the config file had no directory).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTPS listener address.
+    pub listen: SocketAddr,
+    /// Embedded database and generated TLS certificate live here.
+    pub data_dir: PathBuf,
+    /// PEM certificate chain and key; `None`: self-signed under `<data_dir>/tls/`.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Plain HTTP (behind a TLS-terminating proxy only).
+    pub insecure_http: bool,
+    /// The store.
+    pub store: StoreUrl,
+    /// Retention in days.
+    pub retention_days: u32,
+    /// Time-outs.
+    pub calls: CallsSection,
+    /// The apps.
+    pub apps: Vec<App>,
+}
+
+impl Config {
+    /// Loads `path` (which must exist) and applies `CALLREC_…` environment overrides.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, "CALLREC_")
+    }
+
+    fn load_with_env(path: &Path, prefix: &'static str) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        // Only the fixed keys: other CALLREC_… variables (test settings, say) are not config.
+        let env = Env::raw().filter_map(move |key| {
+            let dotted = key
+                .as_str()
+                .strip_prefix(prefix)?
+                .to_ascii_lowercase()
+                .replace("__", ".");
+            ENV_KEYS.contains(&dotted.as_str()).then(|| dotted.into())
+        });
+        let file: FileConfig = Figment::from(Serialized::defaults(FileDefaults::default()))
+            .merge(Toml::string(&text))
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))?;
+        Self::resolve(file, &base)
+    }
+
+    /// Parses a config text as if it were a file in `base` (no environment overrides).
+    pub fn from_toml_str(text: &str, base: &Path) -> Result<Config, ConfigError> {
+        let file: FileConfig = Figment::from(Toml::string(text))
+            .extract()
+            .map_err(|e| ConfigError::Parse(e.to_string()))?;
+        Self::resolve(file, base)
+    }
+
+    fn resolve(file: FileConfig, base: &Path) -> Result<Config, ConfigError> {
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
+        let listen = file.listen.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "listen {:?} is not an address like 127.0.0.1:8443",
+                file.listen
+            ))
+        })?;
+        let data_dir = abs(&file.data_dir);
+        let tls = match (&file.tls_cert, &file.tls_key) {
+            (Some(c), Some(k)) => Some((abs(c), abs(k))),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "tls_cert and tls_key must be given together".into(),
+                ));
+            }
+        };
+        let store = match file.store.url.as_deref() {
+            None => StoreUrl::Sqlite(data_dir.join("callrec.db")),
+            Some(url) => {
+                if let Some(p) = url.strip_prefix("sqlite://") {
+                    if p.is_empty() {
+                        return Err(ConfigError::Invalid(
+                            "store.url sqlite:// needs a file path".into(),
+                        ));
+                    }
+                    StoreUrl::Sqlite(abs(Path::new(p)))
+                } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                    StoreUrl::Postgres(url.to_owned())
+                } else {
+                    return Err(ConfigError::Invalid(
+                        "store.url must start with sqlite:// or postgres://".into(),
+                    ));
+                }
+            }
+        };
+        if file.retention.days == 0 {
+            return Err(ConfigError::Invalid(
+                "retention.days must be at least 1".into(),
+            ));
+        }
+        if file.calls.ring_timeout_secs == 0 || file.calls.max_idle_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "calls.ring_timeout_secs and calls.max_idle_secs must be at least 1".into(),
+            ));
+        }
+        if file.apps.is_empty() {
+            return Err(ConfigError::Invalid(
+                "at least one [[apps]] entry is required".into(),
+            ));
+        }
+        let mut seen = HashSet::new();
+        let mut apps = Vec::with_capacity(file.apps.len());
+        for a in file.apps {
+            if !seen.insert(a.sdkappid) {
+                return Err(ConfigError::Invalid(format!(
+                    "sdkappid {} appears twice",
+                    a.sdkappid
+                )));
+            }
+            let secret_key = match (a.secret_key, a.secret_key_file) {
+                (Some(k), None) => k,
+                (None, Some(f)) => {
+                    let f = abs(&f);
+                    let text = std::fs::read_to_string(&f).map_err(|source| ConfigError::Io {
+                        path: f.clone(),
+                        source,
+                    })?;
+                    SecretString::from(text.trim().to_owned())
+                }
+                _ => {
+                    return Err(ConfigError::Invalid(format!(
+                        "app {}: give exactly one of secret_key and secret_key_file",
+                        a.sdkappid
+                    )));
+                }
+            };
+            if secret_key.expose_secret().is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "app {}: the secret key is empty",
+                    a.sdkappid
+                )));
+            }
+            apps.push(App {
+                sdkappid: a.sdkappid,
+                secret_key,
+                admins: a.admins,
+                group_call_package: a.group_call_package,
+                rate_limits: a.rate_limits,
+            });
+        }
+        Ok(Config {
+            listen,
+            data_dir,
+            tls,
+            insecure_http: file.insecure_http,
+            store,
+            retention_days: file.retention.days,
+            calls: file.calls,
+            apps,
+        })
+    }
+
+    /// The app with this SDKAppID.
+    pub fn app(&self, sdkappid: u64) -> Option<&App> {
+        self.apps.iter().find(|a| a.sdkappid == sdkappid)
+    }
+
+    /// Retention in milliseconds.
+    pub fn retention_ms(&self) -> i64 {
+        i64::from(self.retention_days) * 86_400_000
+    }
+}
+
+/// Defaults layered under the file, so environment overrides of section keys work even when the
+/// file has no such section.
+#[derive(Serialize)]
+struct FileDefaults {
+    listen: String,
+    data_dir: PathBuf,
+    insecure_http: bool,
+    retention: RetentionSection,
+    calls: CallsSection,
+}
+
+impl Default for FileDefaults {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            insecure_http: false,
+            retention: RetentionSection::default(),
+            calls: CallsSection::default(),
+        }
+    }
+}
+
+/// The SDKAppID written into a starter config.
+pub const STARTER_SDKAPPID: u64 = 1_400_000_001;
+
+/// A fresh random secret key: 64 lowercase hex characters, like the console's keys.
+pub fn random_secret_key() -> String {
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The commented starter config `serve` writes when the file is missing.
+pub fn starter_config(sdkappid: u64, secret_key: &str) -> String {
+    format!(
+        r#"# callrec configuration (written by `callrec serve` because no config file existed).
+# Every key is optional except [[apps]]. Environment variables override keys:
+# CALLREC_LISTEN, CALLREC_DATA_DIR, CALLREC_STORE__URL, CALLREC_RETENTION__DAYS, ...
+# Relative paths are relative to this file's directory.
+
+listen = "127.0.0.1:8443"        # address of the HTTPS listener
+data_dir = "./data"              # embedded database, generated TLS certificate
+# tls_cert = "cert.pem"          # PEM; with tls_key. Absent: a self-signed cert is generated
+# tls_key = "key.pem"            #   as <data_dir>/tls/cert.pem and key.pem on first start
+insecure_http = false            # true: plain HTTP (only behind a TLS-terminating proxy)
+
+[store]
+url = "sqlite://./data/callrec.db"   # or postgres://user:pass@host:5432/db
+
+[retention]
+days = 7                         # records older than this are invisible and purged
+
+[calls]
+ring_timeout_secs = 60           # a callee still ringing this long counts as not answered
+max_idle_secs = 43200            # a connected call with no event for this long is closed
+
+[[apps]]
+sdkappid = {sdkappid}
+secret_key = "{secret_key}"      # keep this file private (or use secret_key_file = "…")
+admins = ["administrator"]       # identifiers allowed to call the admin APIs
+group_call_package = true        # false: record APIs answer 50001
+[apps.rate_limits]               # requests per second, per app, per API; 0 = unlimited
+get_record_by_callId = 20
+get_records_by_filter = 200
+report_events = 0
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("callrec.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn no_env() -> &'static str {
+        "CALLREC_TEST_NEVER_SET_"
+    }
+
+    #[test]
+    fn starter_config_loads_with_contract_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = random_secret_key();
+        let cfg =
+            Config::load_with_env(&write(dir.path(), &starter_config(7, &key)), no_env()).unwrap();
+        assert_eq!(cfg.listen, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(cfg.data_dir, dir.path().join("./data"));
+        assert_eq!(
+            cfg.store,
+            StoreUrl::Sqlite(dir.path().join("./data/callrec.db"))
+        );
+        assert_eq!(cfg.retention_days, 7);
+        assert_eq!(cfg.calls.ring_timeout_secs, 60);
+        assert_eq!(cfg.calls.max_idle_secs, 43_200);
+        let app = cfg.app(7).unwrap();
+        assert_eq!(app.secret_key.expose_secret(), key);
+        assert_eq!(app.admins, vec!["administrator"]);
+        assert!(app.group_call_package);
+        assert_eq!(app.rate_limits, RateLimits::default());
+        assert!(cfg.tls.is_none() && !cfg.insecure_http);
+    }
+
+    #[test]
+    fn environment_overrides_top_level_and_section_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n");
+        // figment's Jail serializes environment changes across tests.
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CALLREC_LISTEN", "0.0.0.0:9000");
+            jail.set_env("CALLREC_STORE__URL", "postgres://u@h/db");
+            jail.set_env("CALLREC_RETENTION__DAYS", "30");
+            jail.set_env("CALLREC_UNRELATED", "ignored");
+            let cfg = Config::load(&path).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.listen, "0.0.0.0:9000".parse().unwrap());
+            assert_eq!(cfg.store, StoreUrl::Postgres("postgres://u@h/db".into()));
+            assert_eq!(cfg.retention_days, 30);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key.txt"), "sekrit\n").unwrap();
+        let text = "data_dir = \"d\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n[store]\nurl = \"sqlite://x/y.db\"\n[[apps]]\nsdkappid = 1\nsecret_key_file = \"key.txt\"\n";
+        let cfg = Config::load_with_env(&write(dir.path(), text), no_env()).unwrap();
+        assert_eq!(cfg.data_dir, dir.path().join("d"));
+        assert_eq!(
+            cfg.tls,
+            Some((dir.path().join("c.pem"), dir.path().join("k.pem")))
+        );
+        assert_eq!(cfg.store, StoreUrl::Sqlite(dir.path().join("x/y.db")));
+        assert_eq!(cfg.apps[0].secret_key.expose_secret(), "sekrit");
+    }
+
+    #[test]
+    fn invalid_configs_are_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, needle) in [
+            ("", "at least one [[apps]]"),
+            ("[[apps]]\nsdkappid = 1\n", "exactly one of secret_key"),
+            (
+                "[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n",
+                "twice",
+            ),
+            (
+                "listen = \"nope\"\n[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n",
+                "listen",
+            ),
+            (
+                "lisen = \"typo\"\n[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n",
+                "lisen",
+            ),
+            (
+                "[store]\nurl = \"mysql://x\"\n[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n",
+                "sqlite://",
+            ),
+            (
+                "tls_cert = \"c\"\n[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n",
+                "together",
+            ),
+        ] {
+            let err = Config::load_with_env(&write(dir.path(), text), no_env())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secret_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::load_with_env(
+            &write(dir.path(), &starter_config(1, "topsecretvalue")),
+            no_env(),
+        )
+        .unwrap();
+        assert!(!format!("{cfg:?}").contains("topsecretvalue"));
+    }
+}
