@@ -1,0 +1,435 @@
+//! callrec's embedded store: [`SqliteStore`], an implementation of [`callrec_domain::Store`] on
+//! one SQLite file.
+//!
+//! - **Durability.** WAL journal with `synchronous = FULL`: an ingest returns only after its
+//!   transaction's commit is fsynced, so acknowledged events survive `kill -9` and power loss.
+//! - **Writes** go through one writer thread that group-commits every ingest queued at the same
+//!   moment in one transaction (see `writer.rs`). Records are refolded from all of a call's stored
+//!   events inside that transaction, so a record is always exactly the fold of its events.
+//! - **Reads** use a small pool of read-only connections on the blocking thread pool; WAL lets
+//!   them run concurrently with the writer, each query on one consistent snapshot.
+//! - **Schema** is versioned by `user_version` and migrated at open (see `schema.rs`).
+
+mod codec;
+mod error;
+mod query;
+mod schema;
+mod writer;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use callrec_domain::{
+    CallType, DueCall, Event, IngestItem, IngestOutcome, Participants, PurgeStats, Record,
+    RecordPage, RecordQuery, Store, StoreError, Timeouts,
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::codec::{
+    EVENT_COLUMNS, RECORD_COLUMNS, app_from_sql, app_to_sql, event_from_row, parse_callees,
+    record_from_row,
+};
+use crate::error::{closed, map_err};
+use crate::writer::{Counters, Job, Writer};
+
+/// How long a connection waits for a lock held by another connection (or process) before
+/// failing with `Unavailable`. Our own writes are serialized by the writer thread, so this only
+/// matters for checkpoints and for a second process on the same file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Read-only connections kept open at most; also the number of concurrent reads.
+const READERS: usize = 4;
+
+/// Ingest jobs that may wait for the writer before `ingest` itself waits (backpressure).
+const WRITE_QUEUE: usize = 4096;
+
+/// Calls deleted per purge transaction, so a large purge never blocks ingest for long.
+const PURGE_CHUNK: usize = 5_000;
+
+/// Page cache per connection, in KiB (SQLite's negative `cache_size` unit).
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+const READER_CACHE_KIB: i64 = 16 * 1024;
+
+/// What the writer thread has done since open (for metrics, and to show that group commit
+/// batches).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Committed write transactions (ingest batches and purge chunks).
+    pub transactions: u64,
+    /// Ingest calls committed.
+    pub ingest_jobs: u64,
+    /// Events in those calls (accepted and duplicate).
+    pub events: u64,
+}
+
+/// The embedded SQLite store. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct SqliteStore {
+    path: PathBuf,
+    /// The writer's queue; `None` once closed. A lock (not an atomic swap) so `close` and a
+    /// concurrent `ingest` agree on whether the job made it in before the close.
+    writer_tx: Mutex<Option<mpsc::Sender<Job>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+    /// Idle read-only connections; opened lazily, at most [`READERS`] in use at once.
+    readers: Arc<Mutex<Vec<Connection>>>,
+    read_permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded values stay consistent even if a holder panicked (a Vec push/pop, an Option).
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn open_writer_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(map_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(map_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(format!(
+            "{} cannot use WAL journaling (got {mode}); is it on a network file system?",
+            path.display()
+        )));
+    }
+    // FULL: WAL's default NORMAL may lose the last commits on power loss; "accepted" must not.
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -{WRITER_CACHE_KIB};"
+    ))
+    .map_err(map_err)?;
+    Ok(conn)
+}
+
+fn open_reader_connection(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    conn.execute_batch(&format!(
+        "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{READER_CACHE_KIB};"
+    ))
+    .map_err(map_err)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, creating its parent directories and
+    /// migrating the schema, and starts the writer thread. `timeouts` decide when calls fall due
+    /// for [`Store::due_calls`].
+    ///
+    /// Fails with `Corrupt` if the file is not a database or has a newer schema than this build.
+    /// Blocking: call it before the runtime serves requests, or from `spawn_blocking`.
+    pub fn open(path: &Path, timeouts: Timeouts) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut conn = open_writer_connection(path)?;
+        schema::migrate(&mut conn)?;
+        writer::apply_timeouts(&mut conn, timeouts)?;
+
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let counters = Arc::new(Counters::default());
+        let writer = Writer {
+            conn,
+            timeouts,
+            rx,
+            counters: Arc::clone(&counters),
+        };
+        let thread = std::thread::Builder::new()
+            .name("callrec-sqlite-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        tracing::info!(path = %path.display(), "sqlite store open");
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer_tx: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(thread)),
+            counters,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            read_permits: Arc::new(Semaphore::new(READERS)),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the writer has committed so far.
+    pub fn writer_stats(&self) -> WriterStats {
+        WriterStats {
+            transactions: self.counters.transactions.load(Ordering::Relaxed),
+            ingest_jobs: self.counters.ingest_jobs.load(Ordering::Relaxed),
+            events: self.counters.events.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sends a job to the writer and waits for its reply.
+    async fn write<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
+    ) -> Result<T, StoreError> {
+        let tx = lock(&self.writer_tx).clone().ok_or_else(closed)?;
+        let (reply, answer) = oneshot::channel();
+        tx.send(make(reply)).await.map_err(|_| closed())?;
+        // Dropped without an answer only if the writer thread died (panicked).
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's writer stopped".into()))?
+    }
+
+    /// Runs `f` on a pooled read-only connection on the blocking thread pool.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.read_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| closed())?;
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let pooled = lock(&readers).pop();
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => open_reader_connection(&path)?,
+            };
+            let result = f(&mut conn);
+            // A connection whose query failed for a connection-level reason is not worth
+            // keeping; a fresh one is cheap to open.
+            if !matches!(
+                result,
+                Err(StoreError::Unavailable(_) | StoreError::Corrupt(_))
+            ) {
+                lock(&readers).push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(|reply| Job::Ingest { items, reply }).await
+    }
+
+    async fn get_record(&self, sdkappid: u64, call_id: &str) -> Result<Option<Record>, StoreError> {
+        let call_id = call_id.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {RECORD_COLUMNS} FROM calls \
+                     WHERE sdkappid = ?1 AND call_id = ?2 AND start_ms IS NOT NULL"
+                ))
+                .map_err(map_err)?;
+            stmt.query_row(params![app_to_sql(sdkappid), call_id], record_from_row)
+                .optional()
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn filter_records(&self, q: &RecordQuery) -> Result<RecordPage, StoreError> {
+        let q = q.clone();
+        self.read(move |conn| {
+            let (where_, mut args) = query::filter_where(&q);
+            // One read transaction: the count and the page come from the same snapshot.
+            let tx = conn.transaction().map_err(map_err)?;
+            let total: i64 = tx
+                .prepare_cached(&query::count_sql(&where_))
+                .map_err(map_err)?
+                .query_row(params_from_iter(args.iter()), |r| r.get(0))
+                .map_err(map_err)?;
+            let n = args.len();
+            args.push(i64::from(q.limit).into());
+            args.push(i64::try_from(q.offset).unwrap_or(i64::MAX).into());
+            // Ids first from the covering index, then whole rows by key: skipping `offset`
+            // rows then costs index entries, not table rows.
+            let ids: Vec<String> = tx
+                .prepare_cached(&query::page_sql(&where_, n))
+                .map_err(map_err)?
+                .query_map(params_from_iter(args.iter()), |r| r.get(0))
+                .map_err(map_err)?
+                .collect::<Result<_, _>>()
+                .map_err(map_err)?;
+            let mut records = Vec::with_capacity(ids.len());
+            {
+                let mut by_id = tx
+                    .prepare_cached(&format!(
+                        "SELECT {RECORD_COLUMNS} FROM calls WHERE sdkappid = ?1 AND call_id = ?2"
+                    ))
+                    .map_err(map_err)?;
+                for id in &ids {
+                    records.push(
+                        by_id
+                            .query_row(params![app_to_sql(q.sdkappid), id], record_from_row)
+                            .map_err(map_err)?,
+                    );
+                }
+            }
+            tx.finish().map_err(map_err)?;
+            Ok(RecordPage {
+                total: total as u64,
+                records,
+            })
+        })
+        .await
+    }
+
+    async fn participants(
+        &self,
+        sdkappid: u64,
+        call_ids: &[String],
+    ) -> Result<HashMap<String, Participants>, StoreError> {
+        let call_ids = call_ids.to_vec();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT caller, callees, call_type FROM calls \
+                     WHERE sdkappid = ?1 AND call_id = ?2 AND start_ms IS NOT NULL",
+                )
+                .map_err(map_err)?;
+            let mut out = HashMap::new();
+            for id in call_ids {
+                if out.contains_key(&id) {
+                    continue;
+                }
+                let found = stmt
+                    .query_row(params![app_to_sql(sdkappid), id], |r| {
+                        let callees: String = r.get(1)?;
+                        let call_type: String = r.get(2)?;
+                        Ok(Participants {
+                            caller: r.get(0)?,
+                            callees: parse_callees(1, &callees)?,
+                            call_type: call_type.parse::<CallType>().map_err(|()| {
+                                rusqlite::Error::FromSqlConversionFailure(
+                                    2,
+                                    rusqlite::types::Type::Text,
+                                    format!("unknown call type {call_type:?}").into(),
+                                )
+                            })?,
+                        })
+                    })
+                    .optional()
+                    .map_err(map_err)?;
+                if let Some(p) = found {
+                    out.insert(id, p);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn due_calls(&self, now_ms: i64, limit: usize) -> Result<Vec<DueCall>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(query::DUE_SQL).map_err(map_err)?;
+            stmt.query_map(
+                params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| {
+                    Ok(DueCall {
+                        sdkappid: app_from_sql(r.get(0)?),
+                        call_id: r.get(1)?,
+                        due_ms: r.get(2)?,
+                    })
+                },
+            )
+            .map_err(map_err)?
+            .collect::<Result<_, _>>()
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn call_events(&self, sdkappid: u64, call_id: &str) -> Result<Vec<Event>, StoreError> {
+        let call_id = call_id.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE sdkappid = ?1 AND call_id = ?2"
+                ))
+                .map_err(map_err)?;
+            stmt.query_map(params![app_to_sql(sdkappid), call_id], event_from_row)
+                .map_err(map_err)?
+                .collect::<Result<_, _>>()
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn purge_before(&self, cutoff_ms: i64) -> Result<PurgeStats, StoreError> {
+        let mut total = PurgeStats::default();
+        loop {
+            let (stats, found) = self
+                .write(|reply| Job::PurgeChunk {
+                    cutoff_ms,
+                    limit: PURGE_CHUNK,
+                    reply,
+                })
+                .await?;
+            total.calls += stats.calls;
+            total.events += stats.events;
+            if found < PURGE_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        if lock(&self.writer_tx).is_none() {
+            return Err(closed());
+        }
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        // Dropping the last sender lets the writer drain what is queued and exit.
+        drop(lock(&self.writer_tx).take());
+        let thread = lock(&self.writer_thread).take();
+        if let Some(thread) = thread {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .map_err(|e| StoreError::Internal(format!("joining the writer failed: {e}")))?
+                .map_err(|_| StoreError::Internal("the writer thread panicked".into()))?;
+            tracing::info!(path = %self.path.display(), "sqlite store closed");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod plan_tests;

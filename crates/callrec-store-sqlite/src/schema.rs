@@ -1,0 +1,114 @@
+//! The database schema and its migrations.
+//!
+//! Migrations are SQL scripts applied in order, once each, tracked by SQLite's `user_version`
+//! (= number of scripts applied). All pending scripts run in one transaction at open, so a crash
+//! mid-migration leaves the previous version intact. A database whose version is newer than this
+//! build knows is refused rather than guessed at.
+//!
+//! Append new scripts; never edit a published one.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{corrupt, map_err};
+use callrec_domain::StoreError;
+
+/// The migration scripts; script `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: events and calls.
+    r#"
+    -- Every stored event, deduplicated per call by `dedupe_key` (Event::dedupe_key). The payload
+    -- fields only some types carry (callees, invitees, mediaType, callType, roomId) are a small
+    -- JSON object in `body`, NULL when there are none.
+    CREATE TABLE events (
+        sdkappid   INTEGER NOT NULL,
+        call_id    TEXT    NOT NULL,
+        dedupe_key TEXT    NOT NULL,
+        time_ms    INTEGER NOT NULL,
+        kind       TEXT    NOT NULL,
+        user_id    TEXT    NOT NULL,
+        event_id   TEXT,
+        body       TEXT,
+        PRIMARY KEY (sdkappid, call_id, dedupe_key)
+    ) WITHOUT ROWID;
+
+    -- One row per call that has any stored event: the fold of its events. Calls whose `start`
+    -- has not arrived have only `first_event_ms` (so retention can find them) and NULL record
+    -- columns; every query that returns records requires `start_s` in a range or
+    -- `start_ms IS NOT NULL`.
+    CREATE TABLE calls (
+        sdkappid       INTEGER NOT NULL,
+        call_id        TEXT    NOT NULL,
+        first_event_ms INTEGER NOT NULL,
+        start_ms       INTEGER,
+        start_s        INTEGER,          -- floor(start_ms / 1000): the filter key
+        ended          INTEGER NOT NULL DEFAULT 0,
+        result         TEXT,
+        call_type      TEXT,
+        media_type     TEXT,
+        room_id        TEXT,
+        caller         TEXT,
+        accept_ms      INTEGER,
+        end_ms         INTEGER,
+        callees        TEXT,             -- JSON array of strings
+        due_ms         INTEGER,          -- next time-out; NULL when ended or none pending
+        PRIMARY KEY (sdkappid, call_id)
+    );
+
+    -- get_records_by_filter: one index per filter shape, each ending in the page order
+    -- (start_s DESC, call_id ASC) so a page is a range scan with no sort, and the COUNT is
+    -- answered from the index alone.
+    CREATE INDEX calls_by_ended        ON calls (sdkappid, ended, start_s DESC, call_id);
+    CREATE INDEX calls_by_result       ON calls (sdkappid, result, start_s DESC, call_id);
+    CREATE INDEX calls_by_type_ended   ON calls (sdkappid, call_type, ended, start_s DESC, call_id);
+    CREATE INDEX calls_by_type_result  ON calls (sdkappid, call_type, result, start_s DESC, call_id);
+
+    -- The time-out job: only ongoing calls with a pending time-out are in it.
+    CREATE INDEX calls_due ON calls (due_ms, sdkappid, call_id) WHERE due_ms IS NOT NULL;
+
+    -- Retention: a call's age is its start, or its first event while it has none. The query
+    -- uses this exact expression.
+    CREATE INDEX calls_by_age ON calls (COALESCE(start_ms, first_event_ms));
+
+    -- Settings the stored data was computed with (the time-outs behind `due_ms`), so a restart
+    -- with other settings can recompute what depends on them.
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// The schema version this build writes.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`SCHEMA_VERSION`], or refuses a newer one.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    // IMMEDIATE: two processes opening the same file at once must not both migrate.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map_err)?;
+    let current: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(map_err)?;
+    if current > SCHEMA_VERSION {
+        return Err(corrupt(format!(
+            "database schema version {current} is newer than this build supports ({SCHEMA_VERSION}); \
+             upgrade callrec"
+        )));
+    }
+    if current < 0 {
+        return Err(corrupt(format!(
+            "invalid database schema version {current}"
+        )));
+    }
+    for (i, script) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tracing::info!(version = i + 1, "applying store migration");
+        tx.execute_batch(script).map_err(map_err)?;
+    }
+    if current < SCHEMA_VERSION {
+        // PRAGMA does not take bound parameters; the value is our own constant.
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+            .map_err(map_err)?;
+    }
+    tx.commit().map_err(map_err)
+}

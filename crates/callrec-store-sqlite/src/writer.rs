@@ -1,0 +1,352 @@
+//! The single writer: one thread owns the only read-write connection and applies every write.
+//!
+//! SQLite allows one writer at a time anyway; funnelling writes through one thread turns lock
+//! contention into a queue and makes **group commit** possible: the thread blocks for one job,
+//! then takes every ingest job already queued (up to [`MAX_BATCH_ITEMS`] events) and applies them
+//! all in ONE transaction, so N concurrent reports cost one fsync instead of N. Replies are sent
+//! only after `COMMIT` returned (with `synchronous = FULL`, the batch is on stable storage), which
+//! is what makes "accepted" mean durable. If the transaction fails, every job in it gets the error
+//! and nothing of it is stored.
+//!
+//! Retention purges also run here, one bounded chunk per job, so they never race ingest and
+//! never hold the write lock for long.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use callrec_domain::{Event, IngestItem, IngestOutcome, PurgeStats, StoreError, Timeouts, fold};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::codec::{EVENT_COLUMNS, app_to_sql, callees_json, event_body, event_from_row};
+use crate::error::map_err;
+
+/// Most events one group-commit transaction takes (a single larger job still runs whole).
+pub(crate) const MAX_BATCH_ITEMS: usize = 10_000;
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A unit of work for the writer thread.
+pub(crate) enum Job {
+    /// Store events and refold the calls they touch.
+    Ingest {
+        items: Vec<IngestItem>,
+        reply: Reply<Vec<IngestOutcome>>,
+    },
+    /// Delete up to `limit` calls older than `cutoff_ms`, with their events.
+    PurgeChunk {
+        cutoff_ms: i64,
+        limit: usize,
+        reply: Reply<(PurgeStats, usize)>,
+    },
+}
+
+/// Counters of the writer's work, for metrics and for tests that check batching.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) transactions: AtomicU64,
+    pub(crate) ingest_jobs: AtomicU64,
+    pub(crate) events: AtomicU64,
+}
+
+/// The writer thread's state.
+pub(crate) struct Writer {
+    pub(crate) conn: Connection,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) rx: mpsc::Receiver<Job>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl Writer {
+    /// Serves jobs until every sender is gone and the queue is drained, so `close` (which drops
+    /// the last sender) still finishes everything already queued.
+    pub(crate) fn run(mut self) {
+        // A non-ingest job met while draining a batch waits here for its turn, keeping order.
+        let mut held: Option<Job> = None;
+        loop {
+            let job = match held.take() {
+                Some(job) => job,
+                None => match self.rx.blocking_recv() {
+                    Some(job) => job,
+                    None => break,
+                },
+            };
+            match job {
+                Job::PurgeChunk {
+                    cutoff_ms,
+                    limit,
+                    reply,
+                } => {
+                    let result = self.purge_chunk(cutoff_ms, limit);
+                    // The requester may have given up; the work is done either way.
+                    let _ = reply.send(result);
+                }
+                Job::Ingest { items, reply } => {
+                    let mut count = items.len();
+                    let mut batch = vec![(items, reply)];
+                    while count < MAX_BATCH_ITEMS {
+                        match self.rx.try_recv() {
+                            Ok(Job::Ingest { items, reply }) => {
+                                count += items.len();
+                                batch.push((items, reply));
+                            }
+                            Ok(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.commit_batch(batch);
+                }
+            }
+        }
+        tracing::debug!("sqlite writer stopped");
+    }
+
+    fn commit_batch(&mut self, batch: Vec<(Vec<IngestItem>, Reply<Vec<IngestOutcome>>)>) {
+        let (jobs, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        match self.ingest_all(&jobs) {
+            Ok(outcomes) => {
+                self.counters.transactions.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .ingest_jobs
+                    .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+                let n: usize = jobs.iter().map(Vec::len).sum();
+                self.counters.events.fetch_add(n as u64, Ordering::Relaxed);
+                for (reply, out) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(out));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, jobs = jobs.len(), "sqlite ingest transaction failed");
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// Inserts every item of every job and refolds the touched calls, in one transaction.
+    fn ingest_all(
+        &mut self,
+        jobs: &[Vec<IngestItem>],
+    ) -> Result<Vec<Vec<IngestOutcome>>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        // Only calls that gained an event can have changed; duplicates never change a record.
+        let mut touched: BTreeSet<(i64, &str)> = BTreeSet::new();
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO events \
+                     (sdkappid, call_id, dedupe_key, time_ms, kind, user_id, event_id, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(map_err)?;
+            for job in jobs {
+                let mut out = Vec::with_capacity(job.len());
+                for item in job {
+                    let e = &item.event;
+                    let app = app_to_sql(item.sdkappid);
+                    // The primary key (app, call, dedupe key) does the deduplication, against the
+                    // database and against earlier items of this same transaction alike.
+                    let inserted = insert
+                        .execute(params![
+                            app,
+                            e.call_id,
+                            e.dedupe_key(),
+                            e.time_ms,
+                            e.kind.as_str(),
+                            e.user_id,
+                            e.event_id,
+                            event_body(e),
+                        ])
+                        .map_err(map_err)?;
+                    if inserted == 1 {
+                        touched.insert((app, e.call_id.as_str()));
+                        out.push(IngestOutcome::Accepted);
+                    } else {
+                        out.push(IngestOutcome::Duplicate);
+                    }
+                }
+                outcomes.push(out);
+            }
+        }
+        for (app, call_id) in touched {
+            refold(&tx, self.timeouts, app, call_id)?;
+        }
+        tx.commit().map_err(map_err)?;
+        Ok(outcomes)
+    }
+
+    fn purge_chunk(
+        &mut self,
+        cutoff_ms: i64,
+        limit: usize,
+    ) -> Result<(PurgeStats, usize), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        let victims: Vec<(i64, String)> = {
+            let mut stmt = tx
+                .prepare_cached(crate::query::PURGE_PICK_SQL)
+                .map_err(map_err)?;
+            stmt.query_map(params![cutoff_ms, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(map_err)?
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?
+        };
+        let mut stats = PurgeStats::default();
+        {
+            let mut del_events = tx
+                .prepare_cached("DELETE FROM events WHERE sdkappid = ?1 AND call_id = ?2")
+                .map_err(map_err)?;
+            let mut del_call = tx
+                .prepare_cached("DELETE FROM calls WHERE sdkappid = ?1 AND call_id = ?2")
+                .map_err(map_err)?;
+            for (app, call_id) in &victims {
+                stats.events += del_events.execute(params![app, call_id]).map_err(map_err)? as u64;
+                stats.calls += del_call.execute(params![app, call_id]).map_err(map_err)? as u64;
+            }
+        }
+        tx.commit().map_err(map_err)?;
+        self.counters.transactions.fetch_add(1, Ordering::Relaxed);
+        Ok((stats, victims.len()))
+    }
+}
+
+/// Makes the stored `due_ms` values agree with `timeouts`: if the database was last written
+/// with other time-outs (the config changed between runs), every ongoing call is refolded. Runs
+/// at open, before the writer thread starts.
+pub(crate) fn apply_timeouts(conn: &mut Connection, timeouts: Timeouts) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map_err)?;
+    let stored = |key: &str| -> Result<Option<i64>, StoreError> {
+        tx.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(map_err)
+    };
+    let current = (stored("ring_timeout_ms")?, stored("max_idle_ms")?);
+    if current == (Some(timeouts.ring_ms), Some(timeouts.idle_ms)) {
+        return Ok(());
+    }
+    let ongoing: Vec<(i64, String)> = {
+        let mut stmt = tx
+            .prepare("SELECT sdkappid, call_id FROM calls WHERE ended = 0 AND start_ms IS NOT NULL")
+            .map_err(map_err)?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(map_err)?
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?
+    };
+    if !ongoing.is_empty() {
+        tracing::info!(
+            calls = ongoing.len(),
+            "time-outs changed; recomputing due times"
+        );
+    }
+    for (app, call_id) in &ongoing {
+        refold(&tx, timeouts, *app, call_id)?;
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO settings (key, value) VALUES ('ring_timeout_ms', ?1), ('max_idle_ms', ?2)",
+        params![timeouts.ring_ms, timeouts.idle_ms],
+    )
+    .map_err(map_err)?;
+    tx.commit().map_err(map_err)
+}
+
+/// Recomputes a call's `calls` row from all its stored events (inside the ingest transaction, so
+/// it sees this batch's events too). The record is thereby always exactly the fold of the set.
+fn refold(
+    tx: &Transaction<'_>,
+    timeouts: Timeouts,
+    app: i64,
+    call_id: &str,
+) -> Result<(), StoreError> {
+    let events: Vec<Event> = {
+        let mut stmt = tx
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE sdkappid = ?1 AND call_id = ?2"
+            ))
+            .map_err(map_err)?;
+        stmt.query_map(params![app, call_id], event_from_row)
+            .map_err(map_err)?
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?
+    };
+    let Some(first_event_ms) = events.iter().map(|e| e.time_ms).min() else {
+        return Ok(());
+    };
+    let mut upsert = tx
+        .prepare_cached(
+            "INSERT INTO calls (sdkappid, call_id, first_event_ms, start_ms, start_s, ended, result, \
+             call_type, media_type, room_id, caller, accept_ms, end_ms, callees, due_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+             ON CONFLICT (sdkappid, call_id) DO UPDATE SET \
+             first_event_ms = excluded.first_event_ms, start_ms = excluded.start_ms, \
+             start_s = excluded.start_s, ended = excluded.ended, result = excluded.result, \
+             call_type = excluded.call_type, media_type = excluded.media_type, \
+             room_id = excluded.room_id, caller = excluded.caller, accept_ms = excluded.accept_ms, \
+             end_ms = excluded.end_ms, callees = excluded.callees, due_ms = excluded.due_ms",
+        )
+        .map_err(map_err)?;
+    match fold(crate::codec::app_from_sql(app), &events) {
+        Some(state) => {
+            let r = &state.record;
+            upsert
+                .execute(params![
+                    app,
+                    call_id,
+                    first_event_ms,
+                    r.start_ms,
+                    r.start_secs(),
+                    state.is_ended(),
+                    r.result.as_str(),
+                    r.call_type.as_str(),
+                    r.media_type.as_str(),
+                    r.room_id,
+                    r.caller,
+                    r.accept_ms,
+                    r.end_ms,
+                    callees_json(&r.callees),
+                    state.next_due_ms(timeouts),
+                ])
+                .map_err(map_err)?;
+        }
+        None => {
+            // No start yet: keep a row so retention can find the call, invisible to queries.
+            upsert
+                .execute(params![
+                    app,
+                    call_id,
+                    first_event_ms,
+                    None::<i64>,
+                    None::<i64>,
+                    false,
+                    None::<&str>,
+                    None::<&str>,
+                    None::<&str>,
+                    None::<&str>,
+                    None::<&str>,
+                    None::<i64>,
+                    None::<i64>,
+                    None::<&str>,
+                    None::<i64>,
+                ])
+                .map_err(map_err)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! Behaviour specific to the SQLite store: durability across reopen, group commit, schema
+//! versioning, and purging in chunks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use callrec_domain::{CallResult, Store, StoreError, Timeouts};
+use callrec_store_sqlite::SqliteStore;
+use callrec_store_tests::fixtures::{APP, T0, items, single_call_ending, start};
+use rusqlite::Connection;
+
+const TIMEOUTS: Timeouts = Timeouts {
+    ring_ms: 60_000,
+    idle_ms: 43_200_000,
+};
+
+#[tokio::test]
+async fn acknowledged_data_survives_dropping_the_store_without_close_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dirs/callrec.db");
+    {
+        let store = SqliteStore::open(&path, TIMEOUTS).unwrap();
+        for i in 0..10 {
+            let events = single_call_ending(&format!("c{i}"), T0 + i, "normal_end");
+            store.ingest(items(APP, &events)).await.unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path, TIMEOUTS).unwrap();
+    for i in 0..10 {
+        let rec = store
+            .get_record(APP, &format!("c{i}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rec.result, CallResult::NormalEnd);
+    }
+    let mode: String = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_commit_puts_200_concurrent_single_event_ingests_in_a_few_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callrec.db");
+    let store = Arc::new(SqliteStore::open(&path, TIMEOUTS).unwrap());
+    // Hold the database's write lock from another connection so the writer stalls on its
+    // first transaction while all 200 ingests queue up; without this the test would depend on
+    // how fast the machine fsyncs.
+    let blocker = Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let e = start(&format!("c{i}"), "alice", &["bob"], T0 + i);
+            store.ingest(items(APP, &[e])).await
+        }));
+    }
+    // Reads are not blocked by a writer under WAL.
+    assert_eq!(store.get_record(APP, "c0").await.unwrap(), None);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    blocker.execute_batch("COMMIT").unwrap();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().len(), 1);
+    }
+    let stats = store.writer_stats();
+    assert_eq!(stats.ingest_jobs, 200);
+    assert_eq!(stats.events, 200);
+    assert!(
+        stats.transactions <= 3,
+        "200 queued ingests took {} transactions",
+        stats.transactions
+    );
+    for i in [0, 99, 199] {
+        assert!(
+            store
+                .get_record(APP, &format!("c{i}"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_write_lock_held_too_long_fails_ingest_as_unavailable_and_the_store_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callrec.db");
+    let store = SqliteStore::open(&path, TIMEOUTS).unwrap();
+    let blocker = Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let events = single_call_ending("c1", T0, "reject");
+    let err = store.ingest(items(APP, &events)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    blocker.execute_batch("COMMIT").unwrap();
+    let out = store.ingest(items(APP, &events)).await.unwrap();
+    assert_eq!(
+        out.len(),
+        2,
+        "nothing of the failed batch was stored, so both are new"
+    );
+    assert!(
+        out.iter()
+            .all(|o| *o == callrec_domain::IngestOutcome::Accepted)
+    );
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_database_with_a_newer_schema_is_refused_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callrec.db");
+    let store = SqliteStore::open(&path, TIMEOUTS).unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 999")
+        .unwrap();
+    let err = SqliteStore::open(&path, TIMEOUTS).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt(ref m) if m.contains("999")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn reopening_a_current_database_applies_no_migration_and_keeps_its_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callrec.db");
+    let store = SqliteStore::open(&path, TIMEOUTS).unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    let store = SqliteStore::open(&path, TIMEOUTS).unwrap();
+    store.close().await.unwrap();
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callrec.db");
+    std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+    let err = SqliteStore::open(&path, TIMEOUTS).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_deletes_more_calls_than_one_chunk_in_several_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callrec.db");
+    let store = SqliteStore::open(&path, TIMEOUTS).unwrap();
+    let n = 12_000;
+    let events: Vec<_> = (0..n)
+        .map(|i| start(&format!("c{i}"), "alice", &["bob"], T0 + i))
+        .collect();
+    for chunk in events.chunks(1000) {
+        store.ingest(items(APP, chunk)).await.unwrap();
+    }
+    store
+        .ingest(items(
+            APP,
+            &[start("keep", "alice", &["bob"], T0 + 1_000_000)],
+        ))
+        .await
+        .unwrap();
+    let before = store.writer_stats().transactions;
+    let stats = store.purge_before(T0 + 1_000_000).await.unwrap();
+    assert_eq!((stats.calls, stats.events), (n as u64, n as u64));
+    assert_eq!(
+        store.writer_stats().transactions - before,
+        3,
+        "5000 + 5000 + 2000"
+    );
+    assert!(store.get_record(APP, "c0").await.unwrap().is_none());
+    assert!(store.get_record(APP, "keep").await.unwrap().is_some());
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn close_is_idempotent_and_ping_reports_a_closed_store_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("callrec.db"), TIMEOUTS).unwrap();
+    store.ping().await.unwrap();
+    store.close().await.unwrap();
+    store.close().await.unwrap();
+    assert!(matches!(
+        store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.purge_before(T0).await,
+        Err(StoreError::Unavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn reopening_with_other_time_outs_recomputes_when_ongoing_calls_fall_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callrec.db");
+    let store = SqliteStore::open(&path, TIMEOUTS).unwrap();
+    store
+        .ingest(items(APP, &[start("c1", "alice", &["bob"], T0)]))
+        .await
+        .unwrap();
+    let due = store.due_calls(i64::MAX, 10).await.unwrap();
+    assert_eq!(due[0].due_ms, T0 + 60_000);
+    store.close().await.unwrap();
+    drop(store);
+    let shorter = Timeouts {
+        ring_ms: 5_000,
+        idle_ms: 10_000,
+    };
+    let store = SqliteStore::open(&path, shorter).unwrap();
+    let due = store.due_calls(i64::MAX, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].due_ms, T0 + 5_000);
+    store.close().await.unwrap();
+}
+
+/// Environment variable that turns the kill test into its own child process.
+const KILL_CHILD_DB: &str = "CALLREC_TEST_KILL_CHILD_DB";
+
+/// The child side: ingest calls forever, printing each one's id once `ingest` acknowledged it.
+fn ingest_until_killed(path: &std::path::Path) {
+    use std::io::Write;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(path, TIMEOUTS).unwrap();
+        for i in 0.. {
+            let events = single_call_ending(&format!("c{i}"), T0 + i, "normal_end");
+            store.ingest(items(APP, &events)).await.unwrap();
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "acked c{i}").unwrap();
+            out.flush().unwrap();
+        }
+    });
+}
+
+#[test]
+fn every_ingest_acknowledged_before_a_kill_9_is_there_after_restart() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    if let Some(path) = std::env::var_os(KILL_CHILD_DB) {
+        ingest_until_killed(std::path::Path::new(&path));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callrec.db");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "every_ingest_acknowledged_before_a_kill_9_is_there_after_restart",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(KILL_CHILD_DB, &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acked = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        if let Some(id) = line.unwrap().strip_prefix("acked ") {
+            acked.push(id.to_owned());
+            if acked.len() == 200 {
+                // SIGKILL on Unix: no destructor, no close, the writer may be mid-transaction.
+                child.kill().unwrap();
+                break;
+            }
+        }
+    }
+    child.wait().unwrap();
+    assert_eq!(acked.len(), 200, "the child stopped early");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(&path, TIMEOUTS).unwrap();
+        for id in &acked {
+            let rec = store.get_record(APP, id).await.unwrap();
+            assert_eq!(rec.map(|r| r.result), Some(CallResult::NormalEnd), "{id}");
+        }
+        store.close().await.unwrap();
+    });
+}
