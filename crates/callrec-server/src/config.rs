@@ -490,6 +490,8 @@ mod tests {
     }
 
     #[test]
+    // figment's Jail API fixes the closure's (large) error type.
+    #[allow(clippy::result_large_err)]
     fn environment_overrides_top_level_and_section_keys() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n");

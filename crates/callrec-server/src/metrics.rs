@@ -1,0 +1,266 @@
+//! Prometheus metrics, held in the application state (no global registry), and a [`Store`]
+//! wrapper that times every store operation.
+//!
+//! Exposed series: `callrec_requests_total{api,error_code}`,
+//! `callrec_request_duration_seconds{api}`, `callrec_events_total{outcome}` and
+//! `callrec_store_operation_duration_seconds{op}`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use callrec_domain::{
+    DueCall, Event, IngestItem, IngestOutcome, Participants, PurgeStats, Record, RecordPage,
+    RecordQuery, Store, StoreError,
+};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    api: String,
+    error_code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabel {
+    api: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabel {
+    op: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms … ~8 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
+}
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_duration: HistogramFamily<ApiLabel>,
+    events: Family<OutcomeLabel, Counter>,
+    store_duration: HistogramFamily<OpLabel>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How one reported event ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Newly stored.
+    Accepted,
+    /// Already stored.
+    Duplicate,
+    /// Refused.
+    Rejected,
+}
+
+impl Metrics {
+    /// A fresh registry with every series registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "callrec_requests",
+            "API requests by API and errorCode",
+            requests.clone(),
+        );
+        let request_duration: HistogramFamily<ApiLabel> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "callrec_request_duration_seconds",
+            "API request latency",
+            request_duration.clone(),
+        );
+        let events = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "callrec_events",
+            "Reported events by outcome",
+            events.clone(),
+        );
+        let store_duration: HistogramFamily<OpLabel> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "callrec_store_operation_duration_seconds",
+            "Store operation latency",
+            store_duration.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_duration,
+            events,
+            store_duration,
+        }
+    }
+
+    /// Counts one API request.
+    pub fn observe_request(&self, api: &str, error_code: u32, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                api: api.to_owned(),
+                error_code: error_code.to_string(),
+            })
+            .inc();
+        self.request_duration
+            .get_or_create(&ApiLabel {
+                api: api.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// Counts `n` reported events with one outcome.
+    pub fn count_events(&self, outcome: EventOutcome, n: u64) {
+        let outcome = match outcome {
+            EventOutcome::Accepted => "accepted",
+            EventOutcome::Duplicate => "duplicate",
+            EventOutcome::Rejected => "rejected",
+        };
+        self.events
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    fn observe_store(&self, op: &str, started: Instant) {
+        self.store_duration
+            .get_or_create(&OpLabel { op: op.to_owned() })
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// A [`Store`] that records the duration of every operation in [`Metrics`].
+pub struct TimedStore {
+    inner: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+impl TimedStore {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        Self { inner, metrics }
+    }
+}
+
+#[async_trait]
+impl Store for TimedStore {
+    async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.ingest(items).await;
+        self.metrics.observe_store("ingest", t);
+        r
+    }
+
+    async fn get_record(&self, sdkappid: u64, call_id: &str) -> Result<Option<Record>, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.get_record(sdkappid, call_id).await;
+        self.metrics.observe_store("get_record", t);
+        r
+    }
+
+    async fn filter_records(&self, query: &RecordQuery) -> Result<RecordPage, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.filter_records(query).await;
+        self.metrics.observe_store("filter_records", t);
+        r
+    }
+
+    async fn participants(
+        &self,
+        sdkappid: u64,
+        call_ids: &[String],
+    ) -> Result<HashMap<String, Participants>, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.participants(sdkappid, call_ids).await;
+        self.metrics.observe_store("participants", t);
+        r
+    }
+
+    async fn due_calls(&self, now_ms: i64, limit: usize) -> Result<Vec<DueCall>, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.due_calls(now_ms, limit).await;
+        self.metrics.observe_store("due_calls", t);
+        r
+    }
+
+    async fn call_events(&self, sdkappid: u64, call_id: &str) -> Result<Vec<Event>, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.call_events(sdkappid, call_id).await;
+        self.metrics.observe_store("call_events", t);
+        r
+    }
+
+    async fn purge_before(&self, cutoff_ms: i64) -> Result<PurgeStats, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.purge_before(cutoff_ms).await;
+        self.metrics.observe_store("purge_before", t);
+        r
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let t = Instant::now();
+        let r = self.inner.ping().await;
+        self.metrics.observe_store("ping", t);
+        r
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.inner.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_metrics_contain_every_series_name() {
+        let m = Metrics::new();
+        m.observe_request("get_record_by_callId", 70001, 0.01);
+        m.count_events(EventOutcome::Accepted, 3);
+        let text = m.render();
+        assert!(
+            text.contains(
+                r#"callrec_requests_total{api="get_record_by_callId",error_code="70001"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"callrec_events_total{outcome="accepted"} 3"#));
+        assert!(text.contains("callrec_request_duration_seconds_bucket"));
+        assert!(text.contains("callrec_store_operation_duration_seconds"));
+    }
+}

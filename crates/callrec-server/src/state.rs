@@ -1,0 +1,59 @@
+//! The application state every handler and job shares: trait objects behind `Arc`s, no generics
+//! and no globals, so tests can swap the clock and the store.
+
+use std::sync::Arc;
+
+use callrec_domain::{Clock, Store, Timeouts};
+use callrec_usersig::VerifyCache;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiters;
+
+/// Shared state of the server.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store (already wrapped for metrics).
+    pub store: Arc<dyn Store>,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// Per-app per-API rate limiters.
+    pub limits: Arc<RateLimiters>,
+    /// Memo of successful UserSig verifications.
+    pub usersig_cache: Arc<VerifyCache>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Builds the state around a store; limiters come from the config.
+    pub fn new(store: Arc<dyn Store>, config: Arc<Config>, clock: Arc<dyn Clock>) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let store: Arc<dyn Store> =
+            Arc::new(crate::metrics::TimedStore::new(store, Arc::clone(&metrics)));
+        Self {
+            store,
+            limits: Arc::new(RateLimiters::new(&config.apps)),
+            config,
+            clock,
+            usersig_cache: Arc::new(VerifyCache::default()),
+            metrics,
+        }
+    }
+
+    /// The configured time-outs, in milliseconds.
+    pub fn timeouts(&self) -> Timeouts {
+        timeouts(&self.config)
+    }
+}
+
+/// The configured time-outs of `config`, in milliseconds.
+pub fn timeouts(config: &Config) -> Timeouts {
+    let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    Timeouts {
+        ring_ms: ms(config.calls.ring_timeout_secs),
+        idle_ms: ms(config.calls.max_idle_secs),
+    }
+}
