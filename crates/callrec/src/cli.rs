@@ -1,0 +1,247 @@
+//! The command-line surface (clap derive). Parsing only: each command's behaviour lives in its
+//! own module.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A self-hosted, wire-compatible TRTC Call (TUICallKit) v1 call-record server and its tools.
+#[derive(Debug, Parser)]
+#[command(name = "callrec", version)]
+pub struct Cli {
+    /// Log as JSON lines (level from RUST_LOG, default info).
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (writes a starter config first if the file does not exist).
+    Serve(ServeArgs),
+    /// Print a UserSig made exactly as Tencent's TLSSigAPIv2 makes it.
+    Usersig(UsersigArgs),
+    /// Read call records from a running server.
+    Records(RecordsArgs),
+    /// Report realistic synthetic calls to a running server.
+    Simulate(SimulateArgs),
+    /// Print an example config or check one.
+    Config(ConfigArgs),
+}
+
+/// `callrec serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The config file; written with a fresh secret key if it does not exist.
+    #[arg(long, default_value = "callrec.toml")]
+    pub config: PathBuf,
+}
+
+/// `callrec usersig`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Either give --sdkappid, --key or --key-file, and --identifier, or (extension) --config PATH to take \
+the sdkappid and key from the config's first app; the identifier then defaults to its first admin.")]
+pub struct UsersigArgs {
+    /// Take sdkappid and key from this config's first [[apps]] entry (extension).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The application's SDKAppID.
+    #[arg(long)]
+    pub sdkappid: Option<u64>,
+    /// The application's secret key.
+    #[arg(long, conflicts_with = "key_file")]
+    pub key: Option<String>,
+    /// A file holding the secret key (surrounding whitespace ignored).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// The user the UserSig is for (default with --config: the app's first admin).
+    #[arg(long)]
+    pub identifier: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 86_400 * 180)]
+    pub expire: u64,
+}
+
+/// How to reach and authenticate to a running server (shared by `records` and `simulate`).
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// Config to take the address, app, admin and certificate from.
+    #[arg(long, default_value = "callrec.toml")]
+    pub config: PathBuf,
+    /// Server base URL, e.g. https://127.0.0.1:8443 (default: from the config's listen).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// SDKAppID (default: the config's first app).
+    #[arg(long)]
+    pub sdkappid: Option<u64>,
+    /// Secret key (default: the app's key from the config).
+    #[arg(long, conflicts_with = "key_file")]
+    pub key: Option<String>,
+    /// File holding the secret key.
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// Identifier to sign the UserSig for (default: the app's first admin).
+    #[arg(long)]
+    pub identifier: Option<String>,
+    /// PEM certificate to trust (default: the config's tls_cert, or <data_dir>/tls/cert.pem).
+    #[arg(long, conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+    /// Do not verify the server's certificate.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// `callrec records`.
+#[derive(Debug, Args)]
+pub struct RecordsArgs {
+    /// The query.
+    #[command(subcommand)]
+    pub query: RecordsQuery,
+}
+
+/// `callrec records get|filter`.
+#[derive(Debug, Subcommand)]
+pub enum RecordsQuery {
+    /// One record by its callId (`get_record_by_callId`).
+    Get(GetArgs),
+    /// Records in a time range (`get_records_by_filter`).
+    #[command(after_help = "\
+Times (T) are Unix seconds (1700000000), RFC 3339 (2024-05-01T12:00:00Z), `now`, or relative to now: \
+-30s, -15m, -1h, -7d, -2w.")]
+    Filter(FilterArgs),
+}
+
+/// `callrec records get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The call's id.
+    pub call_id: String,
+    /// Print the response's data as pretty JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Connection settings.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `callrec records filter`.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Print the response's data as pretty JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Connection settings.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Earliest start time (default -7d).
+    #[arg(long, allow_hyphen_values = true)]
+    pub since: Option<String>,
+    /// Latest start time (default now).
+    #[arg(long, allow_hyphen_values = true)]
+    pub until: Option<String>,
+    /// Only this result (ongoing calls appear only when asked for).
+    #[arg(long, value_enum)]
+    pub result: Option<ResultArg>,
+    /// Only this call type.
+    #[arg(long = "type", value_enum)]
+    pub call_type: Option<TypeArg>,
+    /// Page number, from 1.
+    #[arg(long)]
+    pub page: Option<u32>,
+    /// Records per page, 1-1000.
+    #[arg(long)]
+    pub per_page: Option<u32>,
+}
+
+/// `--result`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum ResultArg {
+    Cancel,
+    Reject,
+    NotAnswer,
+    CallBusy,
+    NormalEnd,
+    Interrupt,
+    Ongoing,
+}
+
+impl ResultArg {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultArg::Cancel => "cancel",
+            ResultArg::Reject => "reject",
+            ResultArg::NotAnswer => "not_answer",
+            ResultArg::CallBusy => "call_busy",
+            ResultArg::NormalEnd => "normal_end",
+            ResultArg::Interrupt => "interrupt",
+            ResultArg::Ongoing => "ongoing",
+        }
+    }
+}
+
+/// `--type`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TypeArg {
+    Single,
+    Group,
+}
+
+impl TypeArg {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TypeArg::Single => "single",
+            TypeArg::Group => "group",
+        }
+    }
+}
+
+/// `callrec simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// How many calls to report.
+    #[arg(long)]
+    pub calls: u32,
+    /// Calls per second (0: as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Concurrent report requests.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Most events per report (1-1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub batch: u32,
+    /// Seed for the generator (default: random), to repeat a run.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Connection settings.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `callrec config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+/// `callrec config example|check`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print a commented starter config with a fresh secret key.
+    Example,
+    /// Load a config and print a summary (never the key).
+    Check {
+        /// The file.
+        #[arg(long, default_value = "callrec.toml")]
+        config: PathBuf,
+    },
+}

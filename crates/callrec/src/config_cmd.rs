@@ -1,0 +1,123 @@
+//! `callrec config example|check`: print a starter config, or load one and summarize it without
+//! ever showing a key (a postgres URL is shown without its password).
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use callrec_server::config::{
+    Config, STARTER_SDKAPPID, StoreUrl, random_secret_key, starter_config,
+};
+
+use crate::cli::{ConfigAction, ConfigArgs};
+use crate::error::Error;
+
+/// Runs `callrec config …`.
+pub fn run(args: &ConfigArgs) -> Result<ExitCode, Error> {
+    match &args.action {
+        ConfigAction::Example => {
+            print!("{}", starter_config(STARTER_SDKAPPID, &random_secret_key()));
+        }
+        ConfigAction::Check { config } => {
+            let config = std::path::absolute(config).unwrap_or_else(|_| config.clone());
+            let loaded = Config::load(&config)?;
+            println!("{} is valid", config.display());
+            print!("{}", summary(&loaded));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(parts) => parts,
+        None => return url.to_owned(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// A readable summary of a loaded config. Never includes a secret key.
+pub fn summary(c: &Config) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "listen:        {}", c.listen);
+    let _ = writeln!(s, "data_dir:      {}", c.data_dir.display());
+    let tls = if c.insecure_http {
+        "none (insecure_http: plain HTTP)".to_owned()
+    } else {
+        match &c.tls {
+            Some((cert, key)) => format!("{} / {}", cert.display(), key.display()),
+            None => format!(
+                "self-signed, {}",
+                crate::connection::server_cert_path(c).display()
+            ),
+        }
+    };
+    let _ = writeln!(s, "tls:           {tls}");
+    let store = match &c.store {
+        StoreUrl::Sqlite(p) => format!("sqlite, {}", p.display()),
+        StoreUrl::Postgres(url) => format!("postgres, {}", redact_url(url)),
+    };
+    let _ = writeln!(s, "store:         {store}");
+    let _ = writeln!(s, "retention:     {} days", c.retention_days);
+    let _ = writeln!(
+        s,
+        "calls:         ring_timeout_secs {}, max_idle_secs {}",
+        c.calls.ring_timeout_secs, c.calls.max_idle_secs
+    );
+    for app in &c.apps {
+        let rl = app.rate_limits;
+        let limit = |n: u32| {
+            if n == 0 {
+                "unlimited".to_owned()
+            } else {
+                format!("{n}/s")
+            }
+        };
+        let _ = writeln!(s, "app {}:", app.sdkappid);
+        let _ = writeln!(s, "  admins:             {}", app.admins.join(", "));
+        let _ = writeln!(s, "  group_call_package: {}", app.group_call_package);
+        let _ = writeln!(
+            s,
+            "  rate limits:        get_record_by_callId {}, get_records_by_filter {}, report_events {}",
+            limit(rl.get_record_by_call_id),
+            limit(rl.get_records_by_filter),
+            limit(rl.report_events)
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn summary_shows_apps_and_limits_but_never_the_key() {
+        let key = "0123456789abcdef-very-secret";
+        let c = Config::from_toml_str(&starter_config(42, key), Path::new("/srv")).unwrap();
+        let s = summary(&c);
+        assert!(!s.contains(key), "{s}");
+        assert!(s.contains("app 42:"), "{s}");
+        assert!(s.contains("administrator"), "{s}");
+        assert!(s.contains("get_record_by_callId 20/s"), "{s}");
+        assert!(s.contains("report_events unlimited"), "{s}");
+        assert!(s.contains("sqlite, /srv/./data/callrec.db"), "{s}");
+    }
+
+    #[test]
+    fn postgres_passwords_are_hidden() {
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+    }
+}

@@ -1,0 +1,241 @@
+//! The `callrec` binary end to end: serve with a starter config, usersig, records and simulate
+//! against a real server over TLS.
+
+mod common;
+
+use callrec_server::config::{Config, STARTER_SDKAPPID};
+use secrecy::ExposeSecret as _;
+use serde_json::Value;
+
+use common::{KEY, Server, run, run_ok, write_config};
+
+#[test]
+fn serve_writes_a_starter_config_when_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callrec.toml");
+    let server = Server::start(&path, &[("CALLREC_LISTEN", "127.0.0.1:0")]);
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+
+    let config = Config::load(&path).expect("the written config loads");
+    assert_eq!(config.apps[0].sdkappid, STARTER_SDKAPPID);
+    assert_eq!(config.apps[0].secret_key.expose_secret().len(), 64);
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the config holds the key: owner only");
+    }
+    let printed = server.stdout.lock().unwrap().clone();
+    assert!(printed.contains(&STARTER_SDKAPPID.to_string()), "{printed}");
+    assert!(printed.contains("administrator"), "{printed}");
+    assert!(printed.contains(&path.display().to_string()), "{printed}");
+    assert!(
+        printed.contains(&format!("--url {}", server.url)),
+        "port 0: the examples name the URL: {printed}"
+    );
+    assert!(!printed.contains(config.apps[0].secret_key.expose_secret()));
+
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(common::cert_path(dir.path()).exists());
+}
+
+#[test]
+fn serve_refuses_an_invalid_config_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callrec.toml");
+    std::fs::write(&path, "lisen = \"typo\"\n").unwrap();
+    let out = run(&["serve", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lisen"), "{err}");
+}
+
+#[test]
+fn usersig_command_matches_the_library() {
+    let before = callrec_usersig_now();
+    let sig = run_ok(&[
+        "usersig",
+        "--sdkappid",
+        "1400000000",
+        "--key",
+        KEY,
+        "--identifier",
+        "alice",
+        "--expire",
+        "3600",
+    ]);
+    let sig = sig.trim();
+    let token = callrec_usersig::decode(sig).unwrap();
+    assert_eq!(token.identifier, "alice");
+    assert_eq!(token.sdkappid, 1_400_000_000);
+    assert_eq!(token.expire, 3600);
+    assert!(token.time >= before && token.time <= callrec_usersig_now());
+    callrec_usersig::verify(sig, 1_400_000_000, "alice", KEY, token.time).unwrap();
+    // Byte for byte what the library makes for the same inputs.
+    assert_eq!(
+        sig,
+        callrec_usersig::generate(1_400_000_000, KEY, "alice", 3600, token.time)
+    );
+
+    // From a key file, default expiry of 180 days.
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
+    let sig = run_ok(&[
+        "usersig",
+        "--sdkappid",
+        "7",
+        "--key-file",
+        key_file.to_str().unwrap(),
+        "--identifier",
+        "bob",
+    ]);
+    let token = callrec_usersig::decode(sig.trim()).unwrap();
+    assert_eq!(token.expire, 86_400 * 180);
+    callrec_usersig::verify(sig.trim(), 7, "bob", KEY, token.time).unwrap();
+
+    // Extension: from the config's first app, for its first admin.
+    let config = write_config(dir.path());
+    let sig = run_ok(&["usersig", "--config", config.to_str().unwrap()]);
+    let token = callrec_usersig::decode(sig.trim()).unwrap();
+    callrec_usersig::verify(
+        sig.trim(),
+        STARTER_SDKAPPID,
+        "administrator",
+        KEY,
+        token.time,
+    )
+    .unwrap();
+
+    let out = run(&["usersig", "--sdkappid", "7", "--identifier", "bob"]);
+    assert!(!out.status.success(), "a key is required");
+}
+
+fn callrec_usersig_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn records_and_simulate_work_against_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let server = Server::start(&config, &[]);
+    let cfg = config.to_str().unwrap();
+    let url = server.url.as_str();
+
+    let out = run_ok(&[
+        "simulate", "--calls", "50", "--config", cfg, "--url", url, "--seed", "11",
+    ]);
+    assert!(out.contains("rejected 0"), "{out}");
+    assert!(out.contains("failed requests 0"), "{out}");
+
+    let json: Value = serde_json::from_str(&run_ok(&[
+        "records", "filter", "--json", "--config", cfg, "--url", url, "--since", "-2h",
+    ]))
+    .unwrap();
+    let total = json["totalNum"].as_u64().unwrap();
+    assert!(total > 0, "{json}");
+    let first = &json["callRecordList"][0];
+    let call_id = first["callId"].as_str().unwrap();
+
+    let got: Value = serde_json::from_str(&run_ok(&[
+        "records", "get", call_id, "--json", "--config", cfg, "--url", url,
+    ]))
+    .unwrap();
+    assert_eq!(&got, first);
+
+    let table = run_ok(&["records", "filter", "--config", cfg, "--url", url]);
+    assert!(table.starts_with("callId"), "{table}");
+    assert!(table.contains(call_id), "{table}");
+    assert!(table.contains(&format!("totalNum {total}")), "{table}");
+
+    // Only ongoing calls when asked; the simulation made some.
+    let ongoing: Value = serde_json::from_str(&run_ok(&[
+        "records", "filter", "--json", "--result", "ongoing", "--config", cfg, "--url", url,
+    ]))
+    .unwrap();
+    for r in ongoing["callRecordList"].as_array().unwrap() {
+        assert_eq!(r["callResult"], "ongoing");
+    }
+
+    // The server folded every simulated call to the result the generator meant (same seed, same
+    // calls), although some were sent out of order and some twice.
+    let ended: Value = serde_json::from_str(&run_ok(&[
+        "records",
+        "filter",
+        "--json",
+        "--per-page",
+        "1000",
+        "--config",
+        cfg,
+        "--url",
+        url,
+    ]))
+    .unwrap();
+    let mut results = std::collections::HashMap::new();
+    for list in [&ended, &ongoing] {
+        for r in list["callRecordList"].as_array().unwrap() {
+            results.insert(
+                r["callId"].as_str().unwrap().to_owned(),
+                r["callResult"].as_str().unwrap().to_owned(),
+            );
+        }
+    }
+    let mut generator = callrec::simulate::Generator::new(11);
+    for _ in 0..50 {
+        let call = generator.call(0);
+        assert_eq!(
+            results.get(&call.call_id).map(String::as_str),
+            Some(call.scenario.expected().as_str()),
+            "{:?}",
+            call.scenario
+        );
+    }
+
+    let missing = run(&[
+        "records",
+        "get",
+        "no-such-call",
+        "--config",
+        cfg,
+        "--url",
+        url,
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.starts_with("error 101050: "), "{err}");
+
+    let status = server.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn config_example_and_check_describe_a_config_without_its_key() {
+    let example = run_ok(&["config", "example"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callrec.toml");
+    std::fs::write(&path, &example).unwrap();
+    let summary = run_ok(&["config", "check", "--config", path.to_str().unwrap()]);
+    assert!(
+        summary.contains(&format!("app {STARTER_SDKAPPID}:")),
+        "{summary}"
+    );
+    assert!(summary.contains("administrator"), "{summary}");
+    let key = Config::load(&path).unwrap().apps[0]
+        .secret_key
+        .expose_secret()
+        .to_owned();
+    assert!(!summary.contains(&key));
+
+    std::fs::write(&path, "[[apps]]\nsdkappid = 1\n").unwrap();
+    let out = run(&["config", "check", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("secret_key"));
+}

@@ -1,0 +1,169 @@
+//! Acknowledged reports survive `kill -9`: every event the server answered as accepted (or
+//! duplicate) is still there after a SIGKILL in the middle of concurrent reporting.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use callrec_server::config::STARTER_SDKAPPID;
+use serde_json::{Value, json};
+
+use common::{KEY, Server, write_config};
+
+fn client(dir: &std::path::Path) -> reqwest::Client {
+    let pem = std::fs::read(common::cert_path(dir)).unwrap();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+fn api_url(base: &str, path: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sig = callrec_usersig::generate(STARTER_SDKAPPID, KEY, "administrator", 3600, now);
+    format!(
+        "{base}/v1/{path}?sdkappid={STARTER_SDKAPPID}&identifier=administrator&usersig={sig}&random={}&contenttype=json",
+        rand::random::<u32>()
+    )
+}
+
+/// `data` of a successful v1 answer, or `None` for any failure.
+async fn call(http: &reqwest::Client, base: &str, path: &str, body: &Value) -> Option<Value> {
+    let resp = http
+        .post(api_url(base, path))
+        .json(body)
+        .send()
+        .await
+        .ok()?;
+    let v: Value = resp.json().await.ok()?;
+    (v["errorCode"] == 0).then(|| v["data"].clone())
+}
+
+/// Three events of one finished single call: start, accept, hangup.
+fn call_events(call_id: &str, now_ms: i64) -> Vec<Value> {
+    let t = now_ms - 60_000;
+    vec![
+        json!({"callId": call_id, "type": "start", "userId": "alice", "time": t,
+               "eventId": format!("{call_id}:s"), "callees": ["bob"], "mediaType": "audio"}),
+        json!({"callId": call_id, "type": "accept", "userId": "bob", "time": t + 3_000,
+               "eventId": format!("{call_id}:a")}),
+        json!({"callId": call_id, "type": "hangup", "userId": "alice", "time": t + 30_000,
+               "eventId": format!("{call_id}:h")}),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_reports_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let server = Server::start(&config, &[]);
+    let http = client(dir.path());
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+
+    // 16 reporters, each sending batches of 17 calls (51 events) until told to stop.
+    let acked: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for task in 0..16 {
+        let (http, base, acked, stop) = (
+            http.clone(),
+            server.url.clone(),
+            Arc::clone(&acked),
+            Arc::clone(&stop),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut batch_no = 0;
+            // Bounded: at most 20 s or 2000 batches per task, whatever happens.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && Instant::now() < deadline
+                && batch_no < 2000
+            {
+                let events: Vec<Value> = (0..17)
+                    .flat_map(|i| call_events(&format!("t{task}-b{batch_no}-c{i}"), now_ms))
+                    .collect();
+                batch_no += 1;
+                let n = events.len() as u64;
+                let body = json!({ "events": events });
+                match call(&http, &base, "events/report", &body).await {
+                    Some(data) => {
+                        let counted = data["accepted"].as_u64().unwrap()
+                            + data["duplicates"].as_u64().unwrap();
+                        assert_eq!(counted, n, "no event of a valid batch is rejected: {data}");
+                        acked.lock().unwrap().extend(events);
+                    }
+                    None => {
+                        // The server is gone (killed): nothing of this batch was acknowledged.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+        }));
+    }
+
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let before_kill = acked.lock().unwrap().len();
+    // SIGKILL while the reporters are still sending.
+    server.kill9();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    assert!(
+        before_kill > 0 && acked.len() >= before_kill,
+        "the server acknowledged reports before the kill ({before_kill})"
+    );
+
+    // Restart on the same config and data directory; every acknowledged event is a duplicate.
+    let server = Server::start(&config, &[]);
+    let http = client(dir.path());
+    for chunk in acked.chunks(999) {
+        let data = call(
+            &http,
+            &server.url,
+            "events/report",
+            &json!({ "events": chunk }),
+        )
+        .await
+        .expect("re-report answered");
+        assert_eq!(
+            data["accepted"], 0,
+            "an acknowledged event was lost by the kill: {data}"
+        );
+        assert_eq!(data["duplicates"].as_u64().unwrap(), chunk.len() as u64);
+    }
+
+    // And the records they make are readable.
+    for e in acked.iter().step_by(3).take(5) {
+        let call_id = e["callId"].as_str().unwrap();
+        let rec = call(
+            &http,
+            &server.url,
+            "records/get_record_by_callId",
+            &json!({ "callId": call_id }),
+        )
+        .await
+        .expect("record readable");
+        assert_eq!(rec["callId"], call_id);
+        assert_eq!(rec["callResult"], "normal_end");
+    }
+    eprintln!(
+        "{} events acknowledged ({before_kill} before the kill), none lost",
+        acked.len()
+    );
+    assert!(server.terminate().success());
+}
