@@ -8,7 +8,8 @@
 //! Authorization of a non-admin reporter (admins may report any event of their app in any
 //! order):
 //! - the event's `userId` must be the reporter's identifier (else 70004); a `start`'s userId is
-//!   its caller, so a user may start calls only as their caller;
+//!   its caller, so a user may start calls only as their caller, and a `start` of a call that
+//!   already started (stored, or earlier in the batch) only if they are its caller (else 70004);
 //! - any other event needs the call's `start`, stored or accepted earlier in the same batch (else
 //!   70001 "call has not started yet; retry later");
 //! - and the reporter must take part in the call: its caller or a callee (as stored, plus users
@@ -35,6 +36,7 @@ pub const MAX_EVENTS: usize = 1000;
 
 /// What a batch knows about one call: from the store, then updated by accepted events.
 struct CallView {
+    caller: String,
     call_type: CallType,
     members: HashSet<String>,
 }
@@ -42,8 +44,9 @@ struct CallView {
 impl From<Participants> for CallView {
     fn from(p: Participants) -> Self {
         let mut members: HashSet<String> = p.callees.into_iter().collect();
-        members.insert(p.caller);
+        members.insert(p.caller.clone());
         CallView {
+            caller: p.caller,
             call_type: p.call_type,
             members,
         }
@@ -178,12 +181,27 @@ async fn authorize(
             continue;
         }
         if event.kind == EventType::Start {
+            // A start of a call that already started is the caller's only: anyone else's
+            // (timed earlier) would take the call over.
+            if let Some(view) = calls.get(&event.call_id)
+                && view.caller != event.user_id
+            {
+                rejected.push(refuse(
+                    ErrorCode::NotAllowed,
+                    format!(
+                        "call {:?} was started by another user; a user may report a start only as the call's caller",
+                        event.call_id
+                    ),
+                ));
+                continue;
+            }
             // A stored start keeps counting as the first; this one only adds its callees to the
             // batch's view when the call was not known yet.
             calls.entry(event.call_id.clone()).or_insert_with(|| {
                 let mut members: HashSet<String> = event.callees.iter().cloned().collect();
                 members.insert(event.user_id.clone());
                 CallView {
+                    caller: event.user_id.clone(),
                     call_type: event.call_type.unwrap_or(CallType::Group),
                     members,
                 }

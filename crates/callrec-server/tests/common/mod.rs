@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use callrec_domain::{Clock, SystemClock};
+use callrec_domain::{Clock, ManualClock, SystemClock};
 use callrec_server::{Config, Server, ServerError};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -19,6 +19,23 @@ pub const SDKAPPID: u64 = 1_400_000_001;
 pub const KEY: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
 /// Its admin.
 pub const ADMIN: &str = "administrator";
+
+/// A second app (configured by [`second_app_toml`]), for app-isolation tests.
+pub const SDKAPPID2: u64 = 1_400_000_002;
+/// The second app's secret key.
+pub const KEY2: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+/// `TestConfig.extra` declaring the second app (same admin identifier, other key).
+pub fn second_app_toml() -> String {
+    format!("[[apps]]\nsdkappid = {SDKAPPID2}\nsecret_key = \"{KEY2}\"\nadmins = [\"{ADMIN}\"]\n")
+}
+
+/// A manual clock standing at the current wall-clock time, rounded down to a whole second.
+pub fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(
+        SystemClock.now_ms().div_euclid(1000) * 1000,
+    ))
+}
 
 /// How to configure a test server.
 #[derive(Clone)]
@@ -223,6 +240,58 @@ impl TestApp {
         self.call_as(ADMIN, path, body).await
     }
 
+    /// POSTs `body` to `path` as `identifier` of app `sdkappid` (signed with `key`).
+    pub async fn call_in(
+        &self,
+        sdkappid: u64,
+        key: &str,
+        identifier: &str,
+        path: &str,
+        body: &Value,
+    ) -> Value {
+        let now = u64::try_from(self.clock.now_secs()).unwrap();
+        let sig = callrec_usersig::generate(sdkappid, key, identifier, 86_400, now);
+        let query = self.query_with(identifier, &sig).replace(
+            &format!("sdkappid={SDKAPPID}&"),
+            &format!("sdkappid={sdkappid}&"),
+        );
+        envelope_of(self.post(path, &query, body.to_string()).await).await
+    }
+
+    /// Reports `events` as the admin; asserts the envelope succeeded and returns its `data`.
+    pub async fn report(&self, events: &[Value]) -> Value {
+        let env = self
+            .call(
+                "/v1/events/report",
+                &serde_json::json!({ "events": events }),
+            )
+            .await;
+        assert_eq!(code(&env), 0, "{env}");
+        env["data"].clone()
+    }
+
+    /// Reports `events` as the admin and asserts every one of them was newly stored.
+    pub async fn report_all(&self, events: &[Value]) {
+        let data = self.report(events).await;
+        assert_eq!(data["accepted"], events.len(), "{data}");
+    }
+
+    /// `get_record_by_callId` as the admin: the envelope.
+    pub async fn record(&self, call_id: &str) -> Value {
+        self.call(
+            "/v1/records/get_record_by_callId",
+            &serde_json::json!({ "callId": call_id }),
+        )
+        .await
+    }
+
+    /// `get_records_by_filter` as the admin; asserts success and returns `data`.
+    pub async fn filter(&self, body: &Value) -> Value {
+        let env = self.call("/v1/records/get_records_by_filter", body).await;
+        assert_eq!(code(&env), 0, "{env}");
+        env["data"].clone()
+    }
+
     /// `GET <path>`.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
@@ -270,6 +339,10 @@ pub async fn envelope_of(resp: reqwest::Response) -> Value {
         id.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     );
+    assert!(
+        body["errorMessage"].as_str().is_some_and(|m| !m.is_empty()),
+        "errorMessage must be a non-empty string: {body}"
+    );
     if body["errorCode"] == 0 {
         assert_eq!(body["errorMessage"], "Success");
         assert!(body.get("data").is_some());
@@ -282,4 +355,66 @@ pub async fn envelope_of(resp: reqwest::Response) -> Value {
 /// The error code of an envelope.
 pub fn code(env: &Value) -> u64 {
     env["errorCode"].as_u64().unwrap()
+}
+
+/// The `(index, errorCode)` pairs of a report's `data.rejected`.
+pub fn rejected(data: &Value) -> Vec<(u64, u64)> {
+    data["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["index"].as_u64().unwrap(),
+                r["errorCode"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The callIds of a filter answer's `callRecordList`, in order.
+pub fn call_ids(data: &Value) -> Vec<String> {
+    data["callRecordList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["callId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A `start` event of a call by `caller` to `callees` at `time_ms` (audio, type by default).
+pub fn start_event(call_id: &str, caller: &str, callees: &[&str], time_ms: i64) -> Value {
+    serde_json::json!({"callId": call_id, "type": "start", "userId": caller, "time": time_ms,
+        "callees": callees, "mediaType": "audio"})
+}
+
+/// A non-`start` event.
+pub fn event(call_id: &str, kind: &str, user: &str, time_ms: i64) -> Value {
+    serde_json::json!({"callId": call_id, "type": kind, "userId": user, "time": time_ms})
+}
+
+/// The events of a single call alice → bob starting at `start_ms` that (by the contract's fold)
+/// ends with `result` 1 s later (`ongoing`: the start only; `normal_end`/`interrupt`: bob accepts
+/// after 0.5 s and alice hangs up / goes offline after 1 s).
+pub fn single_call(call_id: &str, start_ms: i64, result: &str) -> Vec<Value> {
+    let mut events = vec![start_event(call_id, "alice", &["bob"], start_ms)];
+    let end = start_ms + 1_000;
+    match result {
+        "ongoing" => {}
+        "cancel" => events.push(event(call_id, "cancel", "alice", end)),
+        "reject" => events.push(event(call_id, "reject", "bob", end)),
+        "not_answer" => events.push(event(call_id, "no_answer", "bob", end)),
+        "call_busy" => events.push(event(call_id, "busy", "bob", end)),
+        "normal_end" | "interrupt" => {
+            events.push(event(call_id, "accept", "bob", start_ms + 500));
+            let kind = if result == "normal_end" {
+                "hangup"
+            } else {
+                "offline"
+            };
+            events.push(event(call_id, kind, "alice", end));
+        }
+        other => panic!("no such call result {other}"),
+    }
+    events
 }
