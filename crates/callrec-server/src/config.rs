@@ -24,6 +24,7 @@ const ENV_KEYS: &[&str] = &[
     "retention.days",
     "calls.ring_timeout_secs",
     "calls.max_idle_secs",
+    "rate_limit.redis_url",
 ];
 
 /// Why a configuration could not be loaded.
@@ -84,6 +85,61 @@ impl Default for CallsSection {
             max_idle_secs: 43_200,
         }
     }
+}
+
+/// `[rate_limit]`: cluster-wide rate limiting.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitSection {
+    /// `redis://…`; absent: every node limits on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    redis_url: Option<String>,
+}
+
+/// A Redis URL. It may hold a password, so its `Debug` and [`RedisUrl::redacted`] forms hide it;
+/// [`RedisUrl::expose`] gives the whole URL to the Redis client only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// The whole URL, password included (never log this).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`, safe to log and print.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RedisUrl({:?})", self.redacted())
+    }
+}
+
+/// `scheme://user:secret@host/…` → `scheme://user:***@host/…` (also `scheme://:secret@…`); URLs
+/// without a password come back unchanged.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(parts) => parts,
+        None => return url.to_owned(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// The rate-limit settings shared by all apps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// When set, each app's per-API limits hold across every node sharing this Redis.
+    pub redis_url: Option<RedisUrl>,
 }
 
 /// `[apps.rate_limits]`: requests per second per API; 0 = unlimited.
@@ -155,6 +211,8 @@ struct FileConfig {
     #[serde(default)]
     calls: CallsSection,
     #[serde(default)]
+    rate_limit: RateLimitSection,
+    #[serde(default)]
     apps: Vec<AppSection>,
 }
 
@@ -220,6 +278,8 @@ pub struct Config {
     pub retention_days: u32,
     /// Time-outs.
     pub calls: CallsSection,
+    /// `[rate_limit]`: where limits are kept.
+    pub rate_limit: RateLimitConfig,
     /// The apps.
     pub apps: Vec<App>,
 }
@@ -262,12 +322,14 @@ impl Config {
     }
 
     fn resolve(file: FileConfig, base: &Path) -> Result<Config, ConfigError> {
-        let abs = |p: &Path| {
-            if p.is_absolute() {
-                p.to_owned()
-            } else {
-                base.join(p)
-            }
+        // `./data` in a file in /etc/callrec becomes /etc/callrec/data (no `.` components, so
+        // printed paths read cleanly).
+        let abs = |p: &Path| -> PathBuf {
+            let joined = if p.is_absolute() { p.to_owned() } else { base.join(p) };
+            joined
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect()
         };
         let listen = file.listen.parse().map_err(|_| {
             ConfigError::Invalid(format!(
@@ -319,6 +381,29 @@ impl Config {
                 "at least one [[apps]] entry is required".into(),
             ));
         }
+        let redis_url = match file.rate_limit.redis_url {
+            None => None,
+            Some(url) if url.trim().is_empty() => None,
+            Some(url) => {
+                let url = RedisUrl(url);
+                if !(url.0.starts_with("redis://")
+                    || url.0.starts_with("redis+unix://")
+                    || url.0.starts_with("unix://"))
+                {
+                    return Err(ConfigError::Invalid(format!(
+                        "rate_limit.redis_url {:?} must start with redis:// (or unix:// for a socket)",
+                        url.redacted()
+                    )));
+                }
+                if redis::Client::open(url.expose()).is_err() {
+                    return Err(ConfigError::Invalid(format!(
+                        "rate_limit.redis_url {:?} is not a valid Redis URL",
+                        url.redacted()
+                    )));
+                }
+                Some(url)
+            }
+        };
         let mut seen = HashSet::new();
         let mut apps = Vec::with_capacity(file.apps.len());
         for a in file.apps {
@@ -367,6 +452,7 @@ impl Config {
             store,
             retention_days: file.retention.days,
             calls: file.calls,
+            rate_limit: RateLimitConfig { redis_url },
             apps,
         })
     }
@@ -420,7 +506,7 @@ pub fn starter_config(sdkappid: u64, secret_key: &str) -> String {
     format!(
         r#"# callrec configuration (written by `callrec serve` because no config file existed).
 # Every key is optional except [[apps]]. Environment variables override keys:
-# CALLREC_LISTEN, CALLREC_DATA_DIR, CALLREC_STORE__URL, CALLREC_RETENTION__DAYS, ...
+# CALLREC_LISTEN, CALLREC_DATA_DIR, CALLREC_STORE__URL, CALLREC_RATE_LIMIT__REDIS_URL, ...
 # Relative paths are relative to this file's directory.
 
 listen = "127.0.0.1:8443"        # address of the HTTPS listener
@@ -438,6 +524,9 @@ days = 7                         # records older than this are invisible and pur
 [calls]
 ring_timeout_secs = 60           # a callee still ringing this long counts as not answered
 max_idle_secs = 43200            # a connected call with no event for this long is closed
+
+# [rate_limit]                   # several nodes on one store: share the rate limits through Redis
+# redis_url = "redis://127.0.0.1:6379"   # unreachable Redis: each node limits on its own meanwhile
 
 [[apps]]
 sdkappid = {sdkappid}
@@ -473,10 +562,10 @@ mod tests {
         let cfg =
             Config::load_with_env(&write(dir.path(), &starter_config(7, &key)), no_env()).unwrap();
         assert_eq!(cfg.listen, "127.0.0.1:8443".parse().unwrap());
-        assert_eq!(cfg.data_dir, dir.path().join("./data"));
+        assert_eq!(cfg.data_dir, dir.path().join("data"));
         assert_eq!(
             cfg.store,
-            StoreUrl::Sqlite(dir.path().join("./data/callrec.db"))
+            StoreUrl::Sqlite(dir.path().join("data/callrec.db"))
         );
         assert_eq!(cfg.retention_days, 7);
         assert_eq!(cfg.calls.ring_timeout_secs, 60);
@@ -501,7 +590,15 @@ mod tests {
             jail.set_env("CALLREC_STORE__URL", "postgres://u@h/db");
             jail.set_env("CALLREC_RETENTION__DAYS", "30");
             jail.set_env("CALLREC_UNRELATED", "ignored");
+            jail.set_env(
+                "CALLREC_RATE_LIMIT__REDIS_URL",
+                "redis://:pw@10.0.0.5:6379/2",
+            );
             let cfg = Config::load(&path).map_err(|e| e.to_string())?;
+            assert_eq!(
+                cfg.rate_limit.redis_url.as_ref().map(RedisUrl::expose),
+                Some("redis://:pw@10.0.0.5:6379/2")
+            );
             assert_eq!(cfg.listen, "0.0.0.0:9000".parse().unwrap());
             assert_eq!(cfg.store, StoreUrl::Postgres("postgres://u@h/db".into()));
             assert_eq!(cfg.retention_days, 30);
@@ -550,12 +647,37 @@ mod tests {
                 "tls_cert = \"c\"\n[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n",
                 "together",
             ),
+            (
+                "[rate_limit]\nredis_url = \"http://u:hunter2@h\"\n[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n",
+                "redis://",
+            ),
+            (
+                "[rate_limit]\nredis_uri = \"redis://h\"\n[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n",
+                "redis_uri",
+            ),
         ] {
             let err = Config::load_with_env(&write(dir.path(), text), no_env())
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(needle), "{text:?}: {err}");
+            assert!(!err.contains("hunter2"), "passwords stay hidden: {err}");
         }
+    }
+
+    #[test]
+    fn redis_url_is_optional_and_its_password_never_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = "[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n";
+        let cfg = Config::load_with_env(&write(dir.path(), base), no_env()).unwrap();
+        assert_eq!(cfg.rate_limit.redis_url, None);
+        let text = format!("[rate_limit]\nredis_url = \"redis://cr:s3cret@db:6379/1\"\n{base}");
+        let cfg = Config::load_with_env(&write(dir.path(), &text), no_env()).unwrap();
+        let url = cfg.rate_limit.redis_url.clone().unwrap();
+        assert_eq!(url.expose(), "redis://cr:s3cret@db:6379/1");
+        assert_eq!(url.redacted(), "redis://cr:***@db:6379/1");
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+        assert_eq!(redact_url("redis://:pw@h:6379"), "redis://:***@h:6379");
+        assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
     }
 
     #[test]

@@ -97,9 +97,14 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
             .map_err(|e| ServerError::Store(StoreError::Internal(e.to_string())))??;
             Ok(Arc::new(store))
         }
-        config::StoreUrl::Postgres(_) => Err(ServerError::Unsupported(
-            "PostgreSQL stores (postgres:// store.url) are not supported yet; use sqlite://".into(),
-        )),
+        config::StoreUrl::Postgres(url) => {
+            // The URL may hold a password: errors from the store never repeat it, and we log
+            // only that PostgreSQL is used.
+            let store =
+                callrec_store_postgres::PgStore::connect(url, state::timeouts(config)).await?;
+            tracing::info!("store: PostgreSQL");
+            Ok(Arc::new(store))
+        }
     }
 }
 

@@ -2,8 +2,10 @@
 //! wrapper that times every store operation.
 //!
 //! Exposed series: `callrec_requests_total{api,error_code}`,
-//! `callrec_request_duration_seconds{api}`, `callrec_events_total{outcome}` and
-//! `callrec_store_operation_duration_seconds{op}`.
+//! `callrec_request_duration_seconds{api}`, `callrec_events_total{outcome}`,
+//! `callrec_store_operation_duration_seconds{op}`, `callrec_rate_limit_backend_total{backend}`
+//! (rate-limit decisions made by `redis` or by the node's `local` limiter) and
+//! `callrec_rate_limit_redis_errors_total` (failed or timed-out Redis calls).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +39,11 @@ struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabel {
+    backend: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OpLabel {
     op: String,
 }
@@ -55,6 +62,8 @@ pub struct Metrics {
     request_duration: HistogramFamily<ApiLabel>,
     events: Family<OutcomeLabel, Counter>,
     store_duration: HistogramFamily<OpLabel>,
+    rate_limit_backend: Family<BackendLabel, Counter>,
+    rate_limit_redis_errors: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -110,12 +119,26 @@ impl Metrics {
             "Store operation latency",
             store_duration.clone(),
         );
+        let rate_limit_backend = Family::<BackendLabel, Counter>::default();
+        registry.register(
+            "callrec_rate_limit_backend",
+            "Rate-limit decisions by the backend that made them (redis: cluster-wide; local: this node)",
+            rate_limit_backend.clone(),
+        );
+        let rate_limit_redis_errors = Counter::default();
+        registry.register(
+            "callrec_rate_limit_redis_errors",
+            "Redis rate-limit calls that failed or timed out (the local limiter decided instead)",
+            rate_limit_redis_errors.clone(),
+        );
         Self {
             registry,
             requests,
             request_duration,
             events,
             store_duration,
+            rate_limit_backend,
+            rate_limit_redis_errors,
         }
     }
 
@@ -146,6 +169,20 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc_by(n);
+    }
+
+    /// Counts one rate-limit decision made by `backend` (`redis` or `local`).
+    pub fn count_rate_limit_decision(&self, backend: &str) {
+        self.rate_limit_backend
+            .get_or_create(&BackendLabel {
+                backend: backend.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one failed or timed-out Redis rate-limit call.
+    pub fn count_rate_limit_redis_error(&self) {
+        self.rate_limit_redis_errors.inc();
     }
 
     fn observe_store(&self, op: &str, started: Instant) {
@@ -262,5 +299,9 @@ mod tests {
         assert!(text.contains(r#"callrec_events_total{outcome="accepted"} 3"#));
         assert!(text.contains("callrec_request_duration_seconds_bucket"));
         assert!(text.contains("callrec_store_operation_duration_seconds"));
+        m.count_rate_limit_decision("redis");
+        let text = m.render();
+        assert!(text.contains(r#"callrec_rate_limit_backend_total{backend="redis"} 1"#));
+        assert!(text.contains("callrec_rate_limit_redis_errors_total 0"));
     }
 }

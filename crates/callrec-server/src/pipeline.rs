@@ -250,7 +250,7 @@ async fn process(
         return Err(ApiError::code(ErrorCode::NoGroupCallPackage));
     }
     // 7. Rate limit.
-    if !state.limits.check(query.sdkappid, api) {
+    if !state.limits.check(query.sdkappid, api).await {
         return Err(ApiError::new(
             ErrorCode::RateLimited,
             format!(

@@ -19,7 +19,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The time source.
     pub clock: Arc<dyn Clock>,
-    /// Per-app per-API rate limiters.
+    /// Per-app per-API rate limiters (cluster-wide through Redis when configured).
     pub limits: Arc<RateLimiters>,
     /// Memo of successful UserSig verifications.
     pub usersig_cache: Arc<VerifyCache>,
@@ -35,7 +35,11 @@ impl AppState {
             Arc::new(crate::metrics::TimedStore::new(store, Arc::clone(&metrics)));
         Self {
             store,
-            limits: Arc::new(RateLimiters::new(&config.apps)),
+            limits: Arc::new(RateLimiters::new(
+                &config.apps,
+                &config.rate_limit,
+                Arc::clone(&metrics),
+            )),
             config,
             clock,
             usersig_cache: Arc::new(VerifyCache::default()),

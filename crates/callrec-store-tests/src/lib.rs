@@ -40,6 +40,13 @@ pub trait Harness: Send + Sync + Sized + 'static {
     /// Opens the same data again as a new store, after the current one was closed with
     /// [`Store::close`]; [`Harness::store`] returns the new one afterwards. Panics on failure.
     async fn reopen(&mut self);
+
+    /// Why this backend's checks cannot run here (say, no database server configured), or
+    /// `None` to run them. When `Some`, every generated test prints `skipped: <reason>` to
+    /// stderr and passes without running its check. The default runs them.
+    fn skip_reason() -> Option<String> {
+        None
+    }
 }
 
 /// Runs one check on a fresh multi-threaded runtime (what the generated tests call, so the
@@ -93,6 +100,10 @@ macro_rules! __conformance_tests {
         $(
             #[test]
             fn $check() {
+                if let Some(reason) = <$harness as $crate::Harness>::skip_reason() {
+                    eprintln!("skipped: {reason}");
+                    return;
+                }
                 $crate::run($crate::checks::$check::<$harness>());
             }
         )*

@@ -1,0 +1,676 @@
+//! callrec's shared store: [`PgStore`], an implementation of [`callrec_domain::Store`] on
+//! PostgreSQL, for deployments where several stateless callrec nodes share one database.
+//!
+//! - **Driver.** tokio-postgres with a deadpool connection pool (chosen by measurement, see
+//!   `DRIVER.md`): statements are prepared once per connection and pipelined.
+//! - **Durability.** Default `synchronous_commit = on`: an ingest returns only after its
+//!   transaction's commit is flushed, so acknowledged events survive a crash.
+//! - **Writes** are group-committed by a few writer tasks; each call is serialized across nodes
+//!   by a transaction-scoped advisory lock, under which it is deduplicated and refolded from all
+//!   its events, so a record is always exactly the fold of its stored events whichever nodes
+//!   the events came through (see `writer.rs`).
+//! - **Partitions.** `calls` and `events` are partitioned by the UTC day of the call's age
+//!   (start, or first event while unstarted); filter queries carry the day range so only those
+//!   partitions are read, and retention drops whole days (see `schema.rs`).
+//! - **Jobs on many nodes.** [`Store::due_calls`] *claims* what it returns: each due call is
+//!   leased to the calling node for [`PgOptions::lease_ms`] (in the caller's clock, `now_ms`), so
+//!   while the lease runs no other node is handed the same due item (`FOR UPDATE SKIP LOCKED`
+//!   makes concurrent claims skip each other's rows). The same node gets it again (a retry); a
+//!   refold that changes the call's due time ends the lease. So on this backend `due_calls` hands
+//!   each due call to one caller per lease period. [`Store::purge_before`] runs on one node at a
+//!   time (`pg_try_advisory_lock`; a node finding it taken skips the run and reports nothing
+//!   removed).
+//! - **Schema** is versioned and migrated at connect under an advisory lock (see `schema.rs`).
+//!
+//! The connection URL is never logged (it may carry a password).
+
+mod codec;
+mod error;
+mod schema;
+mod writer;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use callrec_domain::{
+    DueCall, Event, IngestItem, IngestOutcome, Participants, PurgeStats, Record, RecordPage,
+    RecordQuery, ResultFilter, Store, StoreError, Timeouts,
+};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+
+use crate::codec::{
+    EVENT_COLUMNS, RECORD_COLUMNS, app_from_sql, app_to_sql, day_of_ms, day_of_secs,
+    event_from_row, fnv64, participants_from_row, record_from_row,
+};
+use crate::error::{closed, map_err, pool_err};
+use crate::schema::{Partitions, lock_id};
+use crate::writer::{Counters, Job, Shared};
+
+/// Ingest jobs that may wait for the writers before `ingest` itself waits (backpressure).
+const WRITE_QUEUE: usize = 4096;
+
+/// Calls deleted per transaction in the boundary day of a purge.
+const PURGE_CHUNK: i64 = 5_000;
+
+/// How the store connects and behaves beyond the URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgOptions {
+    /// Most connections in the pool (readers and writers together).
+    pub pool_size: usize,
+    /// Concurrent group-commit writer tasks (each uses one connection per transaction).
+    pub writers: usize,
+    /// Schema holding callrec's tables (created if missing, set as every connection's
+    /// `search_path`); `None` uses the URL's / server's default `search_path`. A plain lowercase
+    /// identifier (`[a-z_][a-z0-9_]*`, at most 63 bytes).
+    pub schema: Option<String>,
+    /// How long a call returned by `due_calls` stays claimed by the calling node, ms.
+    pub lease_ms: i64,
+    /// How long to wait for a connection (and to establish one).
+    pub connect_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            pool_size: 16,
+            writers: 3,
+            schema: None,
+            lease_ms: 30_000,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the writers have committed since connect (for metrics, and to show that group commit
+/// batches).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Committed ingest transactions.
+    pub transactions: u64,
+    /// Ingest calls committed.
+    pub ingest_jobs: u64,
+    /// Events in those calls (accepted and duplicate).
+    pub events: u64,
+}
+
+/// The PostgreSQL store. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct PgStore {
+    shared: Arc<Shared>,
+    writer_tx: Mutex<Option<mpsc::Sender<Job>>>,
+    writer_tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// This node's identity for `due_calls` leases (random per store).
+    node_id: i64,
+    lease_ms: i64,
+    schema: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the URL: it may carry a password.
+        f.debug_struct("PgStore")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn valid_schema_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn random_node_id() -> i64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let here = 0u8;
+    fnv64(&[
+        &t.to_le_bytes(),
+        &std::process::id().to_le_bytes(),
+        &(std::ptr::addr_of!(here) as usize).to_le_bytes(),
+    ]) as i64
+}
+
+/// The `WHERE` clause of a filter query and its parameters (`$1`, `$2`, … in order). The
+/// `part_day` range is derived from the `start_s` range, so the planner prunes to its days.
+fn filter_where(q: &RecordQuery) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+    let mut sql =
+        String::from("sdkappid = $1 AND part_day BETWEEN $2 AND $3 AND start_s BETWEEN $4 AND $5");
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![
+        Box::new(app_to_sql(q.sdkappid)),
+        Box::new(day_of_secs(q.from_secs)),
+        Box::new(day_of_secs(q.to_secs)),
+        Box::new(q.from_secs),
+        Box::new(q.to_secs),
+    ];
+    if let Some(t) = q.call_type {
+        params.push(Box::new(t.as_str()));
+        sql.push_str(&format!(" AND call_type = ${}", params.len()));
+    }
+    match q.result {
+        // Rows without a start have a NULL start_s, which the range already excludes.
+        ResultFilter::Ended => sql.push_str(" AND ended"),
+        ResultFilter::Is(r) => {
+            params.push(Box::new(r.as_str()));
+            sql.push_str(&format!(" AND result = ${}", params.len()));
+        }
+    }
+    (sql, params)
+}
+
+fn page_sql(where_: &str, n: usize) -> String {
+    format!(
+        "SELECT {RECORD_COLUMNS} FROM calls WHERE {where_} \
+         ORDER BY start_s DESC, call_id ASC LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    )
+}
+
+fn refs(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| -> &(dyn ToSql + Sync) { &**p })
+        .collect()
+}
+
+impl PgStore {
+    /// Connects with default [`PgOptions`]; see [`PgStore::connect_with`].
+    pub async fn connect(url: &str, timeouts: Timeouts) -> Result<PgStore, StoreError> {
+        Self::connect_with(url, timeouts, PgOptions::default()).await
+    }
+
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db?…`), applies
+    /// pending migrations, creates the partitions of the coming days, and starts the writers.
+    /// `timeouts` decide when calls fall due for [`Store::due_calls`]; every node sharing the
+    /// database must use the same.
+    ///
+    /// Fails with `Unavailable` if the database cannot be reached, `Corrupt` if its schema is
+    /// newer than this build, `Internal` for a malformed URL or options.
+    pub async fn connect_with(
+        url: &str,
+        timeouts: Timeouts,
+        options: PgOptions,
+    ) -> Result<PgStore, StoreError> {
+        // The parse error never echoes the URL back.
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|_| StoreError::Internal("invalid PostgreSQL connection URL".into()))?;
+        if let Some(schema) = &options.schema {
+            if !valid_schema_name(schema) {
+                return Err(StoreError::Internal(format!(
+                    "invalid schema name {schema:?}: use [a-z_][a-z0-9_]*"
+                )));
+            }
+            let mut opts = config.get_options().unwrap_or_default().to_owned();
+            opts.push_str(&format!(" -c search_path={schema}"));
+            config.options(opts.trim());
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("callrec");
+        }
+        config.connect_timeout(options.connect_timeout);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(options.writers + 1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.connect_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .build()
+            .map_err(|e| StoreError::Internal(format!("postgres pool: {e}")))?;
+
+        let schema = match &options.schema {
+            Some(s) => s.clone(),
+            None => {
+                let client = pool.get().await.map_err(pool_err)?;
+                let row = client
+                    .query_one("SELECT current_schema()::text", &[])
+                    .await
+                    .map_err(map_err)?;
+                row.get::<_, Option<String>>(0).ok_or_else(|| {
+                    StoreError::Internal("no schema in search_path to create tables in".into())
+                })?
+            }
+        };
+        let salt = fnv64(&[schema.as_bytes()]);
+        schema::migrate(&pool, salt, options.schema.as_deref()).await?;
+
+        let shared = Arc::new(Shared {
+            pool,
+            timeouts,
+            salt,
+            partitions: Partitions::new(salt),
+            counters: Counters::default(),
+        });
+        let today = day_of_ms(system_now_ms());
+        shared
+            .partitions
+            .ensure(&shared.pool, today - 1..=today + 2)
+            .await?;
+        writer::apply_timeouts(&shared).await?;
+
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let tasks = (0..options.writers.max(1))
+            .map(|_| tokio::spawn(writer::run_writer(Arc::clone(&shared), Arc::clone(&rx))))
+            .collect();
+        tracing::info!(schema = %schema, "postgres store connected");
+        Ok(PgStore {
+            shared,
+            writer_tx: Mutex::new(Some(tx)),
+            writer_tasks: Mutex::new(tasks),
+            node_id: random_node_id(),
+            lease_ms: options.lease_ms,
+            schema,
+        })
+    }
+
+    /// The schema holding the tables.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// What the writers have committed so far.
+    pub fn writer_stats(&self) -> WriterStats {
+        let c = &self.shared.counters;
+        WriterStats {
+            transactions: c.transactions.load(Ordering::Relaxed),
+            ingest_jobs: c.ingest_jobs.load(Ordering::Relaxed),
+            events: c.events.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The plan PostgreSQL chooses for the page query of `q` (`EXPLAIN` text, one line per
+    /// entry): a diagnostic, and how the tests check partition pruning.
+    pub async fn explain_filter(&self, q: &RecordQuery) -> Result<Vec<String>, StoreError> {
+        let (where_, mut params) = filter_where(q);
+        let n = params.len();
+        params.push(Box::new(i64::from(q.limit)));
+        params.push(Box::new(i64::try_from(q.offset).unwrap_or(i64::MAX)));
+        let client = self.client().await?;
+        let rows = client
+            .query(&format!("EXPLAIN {}", page_sql(&where_, n)), &refs(&params))
+            .await
+            .map_err(map_err)?;
+        Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.shared.pool.get().await.map_err(pool_err)
+    }
+
+    fn ensure_open(&self) -> Result<(), StoreError> {
+        if lock(&self.writer_tx).is_none() {
+            return Err(closed());
+        }
+        Ok(())
+    }
+
+    async fn purge_locked(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        cutoff_ms: i64,
+    ) -> Result<PurgeStats, StoreError> {
+        let cutoff_day = day_of_ms(cutoff_ms);
+        let mut stats = PurgeStats::default();
+        // Whole days before the cutoff's day: detach (a brief lock on the parent), then count
+        // and drop the detached table (locking nothing anyone else uses).
+        let parts = Partitions::list(&*client).await?;
+        let mut dropped_days = Vec::new();
+        for p in parts.iter().filter(|p| p.day < cutoff_day) {
+            if p.attached {
+                client
+                    .batch_execute(&format!(
+                        "ALTER TABLE {} DETACH PARTITION \"{}\"",
+                        p.table, p.name
+                    ))
+                    .await
+                    .map_err(map_err)?;
+            }
+            let tx = client.transaction().await.map_err(map_err)?;
+            let n: i64 = tx
+                .query_one(&format!("SELECT count(*) FROM \"{}\"", p.name), &[])
+                .await
+                .map_err(map_err)?
+                .get(0);
+            tx.batch_execute(&format!("DROP TABLE \"{}\"", p.name))
+                .await
+                .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            tracing::info!(partition = %p.name, rows = n, "retention dropped partition");
+            match p.table {
+                "calls" => stats.calls += n as u64,
+                _ => stats.events += n as u64,
+            }
+            dropped_days.push(p.day);
+        }
+        self.shared.partitions.forget(dropped_days);
+        // The cutoff's own day: delete row by row, under the calls' locks, in chunks.
+        loop {
+            let tx = client.transaction().await.map_err(map_err)?;
+            let victims = tx
+                .query(
+                    "SELECT sdkappid, call_id FROM calls WHERE part_day = $1 \
+                     AND COALESCE(start_ms, first_event_ms) < $2 LIMIT $3",
+                    &[&cutoff_day, &cutoff_ms, &PURGE_CHUNK],
+                )
+                .await
+                .map_err(map_err)?;
+            if victims.is_empty() {
+                break;
+            }
+            let apps: Vec<i64> = victims.iter().map(|r| r.get(0)).collect();
+            let ids: Vec<String> = victims.iter().map(|r| r.get(1)).collect();
+            let mut keys: Vec<i64> = apps
+                .iter()
+                .zip(&ids)
+                .map(|(a, c)| self.shared.call_lock(*a, c))
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k ORDER BY k",
+                &[&keys],
+            )
+            .await
+            .map_err(map_err)?;
+            // Re-checked under the locks: a start may have arrived meanwhile.
+            let row = tx
+                .query_one(
+                    "WITH v AS (DELETE FROM calls WHERE part_day = $1 \
+                       AND COALESCE(start_ms, first_event_ms) < $2 \
+                       AND (sdkappid, call_id) IN (SELECT * FROM unnest($3::int8[], $4::text[])) \
+                       RETURNING sdkappid, call_id), \
+                     e AS (DELETE FROM events ev USING v WHERE ev.part_day = $1 \
+                       AND ev.sdkappid = v.sdkappid AND ev.call_id = v.call_id RETURNING 1) \
+                     SELECT (SELECT count(*) FROM v), (SELECT count(*) FROM e)",
+                    &[&cutoff_day, &cutoff_ms, &apps, &ids],
+                )
+                .await
+                .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            stats.calls += row.get::<_, i64>(0) as u64;
+            stats.events += row.get::<_, i64>(1) as u64;
+            if (victims.len() as i64) < PURGE_CHUNK {
+                break;
+            }
+        }
+        Ok(stats)
+    }
+}
+
+fn system_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tx = lock(&self.writer_tx).clone().ok_or_else(closed)?;
+        let (reply, answer) = oneshot::channel();
+        tx.send(Job { items, reply }).await.map_err(|_| closed())?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's writer stopped".into()))?
+    }
+
+    async fn get_record(&self, sdkappid: u64, call_id: &str) -> Result<Option<Record>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM calls \
+                 WHERE sdkappid = $1 AND call_id = $2 AND start_ms IS NOT NULL"
+            ))
+            .await
+            .map_err(map_err)?;
+        let rows = client
+            .query(&stmt, &[&app_to_sql(sdkappid), &call_id])
+            .await
+            .map_err(map_err)?;
+        rows.first().map(record_from_row).transpose()
+    }
+
+    async fn filter_records(&self, q: &RecordQuery) -> Result<RecordPage, StoreError> {
+        let (where_, mut params) = filter_where(q);
+        let n = params.len();
+        let mut client = self.client().await?;
+        // One snapshot for the count and the page.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(map_err)?;
+        let count_stmt = tx
+            .prepare_cached(&format!("SELECT count(*) FROM calls WHERE {where_}"))
+            .await
+            .map_err(map_err)?;
+        let page_stmt = tx
+            .prepare_cached(&page_sql(&where_, n))
+            .await
+            .map_err(map_err)?;
+        params.push(Box::new(i64::from(q.limit)));
+        params.push(Box::new(i64::try_from(q.offset).unwrap_or(i64::MAX)));
+        let page_params = refs(&params);
+        let count_params = &page_params[..n];
+        let (count, page) = futures::future::try_join(
+            tx.query_one(&count_stmt, count_params),
+            tx.query(&page_stmt, &page_params),
+        )
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        let total: i64 = count.get(0);
+        Ok(RecordPage {
+            total: total as u64,
+            records: page.iter().map(record_from_row).collect::<Result<_, _>>()?,
+        })
+    }
+
+    async fn participants(
+        &self,
+        sdkappid: u64,
+        call_ids: &[String],
+    ) -> Result<HashMap<String, Participants>, StoreError> {
+        if call_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT call_id, caller, callees, call_type FROM calls \
+                 WHERE sdkappid = $1 AND call_id = ANY($2::text[]) AND start_ms IS NOT NULL",
+            )
+            .await
+            .map_err(map_err)?;
+        let rows = client
+            .query(&stmt, &[&app_to_sql(sdkappid), &call_ids])
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(participants_from_row).collect()
+    }
+
+    async fn due_calls(&self, now_ms: i64, limit: usize) -> Result<Vec<DueCall>, StoreError> {
+        let client = self.client().await?;
+        // Claim: rows another transaction is writing are skipped, not waited for; rows leased
+        // by another node until after `now_ms` are not offered.
+        let stmt = client
+            .prepare_cached(
+                "UPDATE calls c SET lease_owner = $3, lease_until_ms = $4 \
+                 FROM (SELECT sdkappid, call_id, part_day FROM calls \
+                       WHERE due_ms IS NOT NULL AND due_ms <= $1 \
+                         AND (lease_until_ms IS NULL OR lease_until_ms <= $1 OR lease_owner = $3) \
+                       ORDER BY due_ms, sdkappid, call_id LIMIT $2 \
+                       FOR UPDATE SKIP LOCKED) d \
+                 WHERE c.sdkappid = d.sdkappid AND c.call_id = d.call_id \
+                   AND c.part_day = d.part_day \
+                 RETURNING c.sdkappid, c.call_id, c.due_ms",
+            )
+            .await
+            .map_err(map_err)?;
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &now_ms,
+                    &i64::try_from(limit).unwrap_or(i64::MAX),
+                    &self.node_id,
+                    &now_ms.saturating_add(self.lease_ms),
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        let mut due: Vec<(i64, String, i64)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        due.sort_by(|a, b| (a.2, a.0, &a.1).cmp(&(b.2, b.0, &b.1)));
+        Ok(due
+            .into_iter()
+            .map(|(app, call_id, due_ms)| DueCall {
+                sdkappid: app_from_sql(app),
+                call_id,
+                due_ms,
+            })
+            .collect())
+    }
+
+    async fn call_events(&self, sdkappid: u64, call_id: &str) -> Result<Vec<Event>, StoreError> {
+        let client = self.client().await?;
+        // The call's row says which day its events are in: one partition is read.
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE sdkappid = $1 AND call_id = $2 \
+                 AND part_day = (SELECT part_day FROM calls \
+                                 WHERE sdkappid = $1 AND call_id = $2 LIMIT 1)"
+            ))
+            .await
+            .map_err(map_err)?;
+        let rows = client
+            .query(&stmt, &[&app_to_sql(sdkappid), &call_id])
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn purge_before(&self, cutoff_ms: i64) -> Result<PurgeStats, StoreError> {
+        let mut client = self.client().await?;
+        let purge_lock = lock_id(self.shared.salt, "purge");
+        let got: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&purge_lock])
+            .await
+            .map_err(map_err)?
+            .get(0);
+        if !got {
+            tracing::debug!("another node is purging; skipping this run");
+            return Ok(PurgeStats::default());
+        }
+        let result = self.purge_locked(&mut client, cutoff_ms).await;
+        if client
+            .execute("SELECT pg_advisory_unlock($1)", &[&purge_lock])
+            .await
+            .is_err()
+        {
+            // Never return a connection that may still hold the lock to the pool.
+            drop(deadpool_postgres::Object::take(client));
+        }
+        let stats = result?;
+        let today = day_of_ms(system_now_ms());
+        self.shared
+            .partitions
+            .ensure(&self.shared.pool, today..=today + 2)
+            .await?;
+        Ok(stats)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.ensure_open()?;
+        let client = self.client().await?;
+        client.query_one("SELECT 1", &[]).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        // Dropping the last sender lets the writers drain what is queued and stop.
+        drop(lock(&self.writer_tx).take());
+        let tasks = std::mem::take(&mut *lock(&self.writer_tasks));
+        for t in tasks {
+            t.await
+                .map_err(|e| StoreError::Internal(format!("a writer task failed: {e}")))?;
+        }
+        // Reads keep working (like the SQLite store); the pool's connections close when the
+        // store is dropped.
+        tracing::info!(schema = %self.schema, "postgres store closed for writes");
+        Ok(())
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Writers stop once the queue is gone; in-flight transactions finish on their own.
+        drop(lock(&self.writer_tx).take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        assert!(valid_schema_name("callrec_t_123"));
+        assert!(valid_schema_name("_x"));
+        assert!(!valid_schema_name("Callrec"));
+        assert!(!valid_schema_name("1abc"));
+        assert!(!valid_schema_name("a;drop"));
+        assert!(!valid_schema_name(""));
+        assert!(!valid_schema_name(&"a".repeat(64)));
+    }
+
+    #[test]
+    fn filter_day_range_covers_the_start_range() {
+        let q = RecordQuery {
+            sdkappid: 1,
+            from_secs: 86_400 * 3 - 1,
+            to_secs: 86_400 * 5,
+            result: ResultFilter::Ended,
+            call_type: None,
+            offset: 0,
+            limit: 10,
+        };
+        let (sql, params) = filter_where(&q);
+        assert!(sql.contains("part_day BETWEEN $2 AND $3"));
+        assert_eq!(params.len(), 5);
+        assert_eq!(day_of_secs(q.from_secs), 2);
+        assert_eq!(day_of_secs(q.to_secs), 5);
+    }
+}

@@ -1,0 +1,577 @@
+//! Writes: the group-committing writers and the per-call refold.
+//!
+//! **Group commit.** `ingest` queues a job; a few writer tasks (each with its own pooled
+//! connection per transaction) take turns at the queue: one takes the first waiting job plus
+//! every job queued behind it (up to [`MAX_BATCH_ITEMS`] events / [`MAX_BATCH_CALLS`] calls) and
+//! applies them all in ONE transaction — one multi-row `INSERT … SELECT FROM unnest(…)` for the
+//! new events, statements pipelined on the connection — and answers the jobs only after
+//! `COMMIT` returned (with the default `synchronous_commit = on`, after the WAL is flushed), so
+//! "accepted" means durable. A failed transaction fails every job in it; nothing of it is
+//! stored.
+//!
+//! **Per-call serialization across nodes.** Inside the transaction, before touching any table,
+//! the writer takes `pg_advisory_xact_lock` on a 64-bit hash of (schema, sdkappid, call_id) for
+//! every call of the batch, in ascending key order (so two transactions never wait for each
+//! other in a cycle). Under those locks it reads the call's row and all its events, deduplicates
+//! the batch against them (first stored copy wins), inserts only new events, refolds the call
+//! from ALL its events and writes the row back. Any node's transaction on the same call waits
+//! for the lock, then sees the committed events: no lost update, and the record is exactly
+//! `fold` of the stored set whatever the interleaving. Locks are released at commit. A batch
+//! takes at most [`MAX_BATCH_CALLS`] locks (more only if one report alone names more calls), to
+//! stay well inside PostgreSQL's lock table (`max_locks_per_transaction` × connections).
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use callrec_domain::{Event, IngestItem, IngestOutcome, StoreError, Timeouts, fold};
+use deadpool_postgres::{Pool, Transaction};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_postgres::types::ToSql;
+
+use crate::codec::{EVENT_COLUMNS, app_from_sql, day_of_ms, event_body, event_from_row, fnv64};
+use crate::error::{is_missing_partition, is_retryable, map_err, pool_err};
+use crate::schema::Partitions;
+
+/// Most events one group-commit transaction takes (a single larger job still runs whole).
+pub(crate) const MAX_BATCH_ITEMS: usize = 5_000;
+
+/// Most distinct calls (= advisory locks) one transaction takes when batching several jobs.
+pub(crate) const MAX_BATCH_CALLS: usize = 256;
+
+/// Times a transaction is run again after a retryable failure (deadlock, serialization
+/// failure, a partition dropped by another node's retention job).
+const RETRIES: usize = 2;
+
+type Reply = oneshot::Sender<Result<Vec<IngestOutcome>, StoreError>>;
+
+/// One `ingest` call waiting for a writer.
+pub(crate) struct Job {
+    pub(crate) items: Vec<IngestItem>,
+    pub(crate) reply: Reply,
+}
+
+/// Counters of the writers' work, for metrics and for tests that check batching.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) transactions: AtomicU64,
+    pub(crate) ingest_jobs: AtomicU64,
+    pub(crate) events: AtomicU64,
+}
+
+/// What the writers and jobs share.
+pub(crate) struct Shared {
+    pub(crate) pool: Pool,
+    pub(crate) timeouts: Timeouts,
+    /// Mixed into every advisory lock key: a hash of the schema name.
+    pub(crate) salt: u64,
+    pub(crate) partitions: Partitions,
+    pub(crate) counters: Counters,
+}
+
+impl Shared {
+    /// The advisory lock key serializing one call.
+    pub(crate) fn call_lock(&self, app: i64, call_id: &str) -> i64 {
+        fnv64(&[
+            &self.salt.to_le_bytes(),
+            &app.to_le_bytes(),
+            call_id.as_bytes(),
+        ]) as i64
+    }
+}
+
+/// A transaction failure: a driver error (maybe retryable) or an already-mapped one.
+pub(crate) enum Fail {
+    Pg(tokio_postgres::Error),
+    Store(StoreError),
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Fail::Pg(e)
+    }
+}
+
+impl Fail {
+    fn into_store(self) -> StoreError {
+        match self {
+            Fail::Pg(e) => map_err(e),
+            Fail::Store(e) => e,
+        }
+    }
+}
+
+/// A writer task: serves batches until the queue is closed and drained.
+pub(crate) async fn run_writer(shared: Arc<Shared>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        let batch = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else {
+                break;
+            };
+            let mut count = first.items.len();
+            let mut calls: HashSet<(u64, String)> = first
+                .items
+                .iter()
+                .map(|i| (i.sdkappid, i.event.call_id.clone()))
+                .collect();
+            let mut batch = vec![first];
+            while count < MAX_BATCH_ITEMS && calls.len() < MAX_BATCH_CALLS {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        count += job.items.len();
+                        calls.extend(
+                            job.items
+                                .iter()
+                                .map(|i| (i.sdkappid, i.event.call_id.clone())),
+                        );
+                        batch.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        commit_batch(&shared, batch).await;
+    }
+    tracing::debug!("postgres writer stopped");
+}
+
+async fn commit_batch(shared: &Shared, batch: Vec<Job>) {
+    let (jobs, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.items, j.reply)).unzip();
+    match ingest_all(shared, &jobs).await {
+        Ok(outcomes) => {
+            shared.counters.transactions.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .ingest_jobs
+                .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+            let n: usize = jobs.iter().map(Vec::len).sum();
+            shared
+                .counters
+                .events
+                .fetch_add(n as u64, Ordering::Relaxed);
+            for (reply, out) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(out));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, jobs = jobs.len(), "postgres ingest transaction failed");
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// Applies every job in one transaction (run again on a retryable failure).
+async fn ingest_all(
+    shared: &Shared,
+    jobs: &[Vec<IngestItem>],
+) -> Result<Vec<Vec<IngestOutcome>>, StoreError> {
+    let days: Vec<i32> = jobs
+        .iter()
+        .flatten()
+        .map(|i| day_of_ms(i.event.time_ms))
+        .collect();
+    shared
+        .partitions
+        .ensure(&shared.pool, days.iter().copied())
+        .await?;
+    // Group the items by call; each offered event remembers its slot in the flattened batch.
+    let mut calls: BTreeMap<(i64, &str), Vec<(usize, &Event)>> = BTreeMap::new();
+    let mut slot = 0;
+    for job in jobs {
+        for item in job {
+            calls
+                .entry((item.sdkappid as i64, item.event.call_id.as_str()))
+                .or_default()
+                .push((slot, &item.event));
+            slot += 1;
+        }
+    }
+    let inputs: Vec<CallInput<'_>> = calls
+        .into_iter()
+        .map(|((app, call_id), offered)| CallInput {
+            app,
+            call_id,
+            offered,
+        })
+        .collect();
+    let mut attempt = 0;
+    let accepted = loop {
+        match in_transaction(shared, &inputs, false).await {
+            Ok(accepted) => break accepted,
+            Err(Fail::Pg(e)) if attempt < RETRIES && is_retryable(&e) => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "retrying ingest transaction");
+                if is_missing_partition(&e) {
+                    shared.partitions.forget(days.iter().copied());
+                    shared
+                        .partitions
+                        .ensure(&shared.pool, days.iter().copied())
+                        .await?;
+                }
+            }
+            Err(f) => return Err(f.into_store()),
+        }
+    };
+    let mut flat = vec![IngestOutcome::Duplicate; slot];
+    for s in accepted {
+        flat[s] = IngestOutcome::Accepted;
+    }
+    let mut it = flat.into_iter();
+    Ok(jobs
+        .iter()
+        .map(|job| it.by_ref().take(job.len()).collect())
+        .collect())
+}
+
+/// One call touched by a transaction and the events offered for it.
+pub(crate) struct CallInput<'a> {
+    pub(crate) app: i64,
+    pub(crate) call_id: &'a str,
+    pub(crate) offered: Vec<(usize, &'a Event)>,
+}
+
+/// Runs [`apply_calls`] in its own transaction and commits.
+pub(crate) async fn in_transaction(
+    shared: &Shared,
+    inputs: &[CallInput<'_>],
+    force_refold: bool,
+) -> Result<Vec<usize>, Fail> {
+    let mut client = shared
+        .pool
+        .get()
+        .await
+        .map_err(|e| Fail::Store(pool_err(e)))?;
+    let tx = client.transaction().await?;
+    let accepted = apply_calls(&tx, shared, inputs, force_refold).await?;
+    tx.commit().await?;
+    Ok(accepted)
+}
+
+/// The new state of one call's row.
+struct CallRow {
+    app: i64,
+    call_id: String,
+    old_day: Option<i32>,
+    day: i32,
+    first_event_ms: i64,
+    start_ms: Option<i64>,
+    start_s: Option<i64>,
+    ended: bool,
+    result: Option<&'static str>,
+    call_type: Option<&'static str>,
+    media_type: Option<&'static str>,
+    room_id: Option<String>,
+    caller: Option<String>,
+    accept_ms: Option<i64>,
+    end_ms: Option<i64>,
+    callees: Option<Vec<String>>,
+    due_ms: Option<i64>,
+}
+
+type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
+
+const LOOKUP_SQL: &str = "SELECT part_day FROM calls WHERE sdkappid = $1 AND call_id = $2";
+const MOVE_EVENTS_SQL: &str = "UPDATE events SET part_day = $4 \
+     WHERE sdkappid = $1 AND call_id = $2 AND part_day = $3";
+const INSERT_EVENTS_SQL: &str = "INSERT INTO events \
+     (sdkappid, call_id, part_day, dedupe_key, time_ms, kind, user_id, event_id, body) \
+     SELECT a, c, d, k, t, kd, u, ei, b::jsonb FROM unnest($1::int8[], $2::text[], $3::int4[], \
+     $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[]) \
+     AS x(a, c, d, k, t, kd, u, ei, b)";
+const INSERT_CALL_SQL: &str = "INSERT INTO calls (sdkappid, call_id, part_day, first_event_ms, \
+     start_ms, start_s, ended, result, call_type, media_type, room_id, caller, accept_ms, end_ms, \
+     callees, due_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+// The lease of `due_calls` belongs to one due item: it is kept while the due time stays, and
+// dropped when the refold moves it (the item was handled, or the call changed).
+const UPDATE_CALL_SQL: &str = "UPDATE calls SET part_day = $3, first_event_ms = $4, \
+     start_ms = $5, start_s = $6, ended = $7, result = $8, call_type = $9, media_type = $10, \
+     room_id = $11, caller = $12, accept_ms = $13, end_ms = $14, callees = $15, due_ms = $16, \
+     lease_owner = CASE WHEN due_ms IS NOT DISTINCT FROM $16 THEN lease_owner END, \
+     lease_until_ms = CASE WHEN due_ms IS NOT DISTINCT FROM $16 THEN lease_until_ms END \
+     WHERE sdkappid = $1 AND call_id = $2 AND part_day = $17";
+
+/// Locks the calls, stores the new distinct events, refolds every call that gained one (or
+/// every call, with `force_refold`). Returns the slots of the accepted events.
+async fn apply_calls(
+    tx: &Transaction<'_>,
+    shared: &Shared,
+    inputs: &[CallInput<'_>],
+    force_refold: bool,
+) -> Result<Vec<usize>, Fail> {
+    if inputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    // 1. Serialize each call against every other transaction, on any node, in key order.
+    let mut keys: Vec<i64> = inputs
+        .iter()
+        .map(|c| shared.call_lock(c.app, c.call_id))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k ORDER BY k",
+        &[&keys],
+    )
+    .await?;
+
+    // 2. Where each call lives now, then all its events (pipelined: one round trip each).
+    let lookup = tx.prepare_cached(LOOKUP_SQL).await?;
+    let found = futures::future::try_join_all(
+        inputs
+            .iter()
+            .map(|c| async { tx.query(&lookup, &[&c.app, &c.call_id]).await }),
+    )
+    .await?;
+    let mut old_days = Vec::with_capacity(inputs.len());
+    for (c, rows) in inputs.iter().zip(&found) {
+        if rows.len() > 1 {
+            return Err(Fail::Store(StoreError::Corrupt(format!(
+                "call {:?} of app {} has {} rows",
+                c.call_id,
+                c.app,
+                rows.len()
+            ))));
+        }
+        old_days.push(rows.first().map(|r| r.get::<_, i32>(0)));
+    }
+    let select_events = tx
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE sdkappid = $1 AND call_id = $2 AND part_day = $3"
+        ))
+        .await?;
+    let select_events = &select_events;
+    let loaded =
+        futures::future::try_join_all(inputs.iter().zip(&old_days).map(|(c, day)| async move {
+            match day {
+                Some(d) => tx.query(select_events, &[&c.app, &c.call_id, d]).await,
+                None => Ok(Vec::new()),
+            }
+        }))
+        .await?;
+
+    // 3. Deduplicate, fold, and work out every row to write.
+    let mut accepted_slots = Vec::new();
+    let mut new_events: Vec<(i64, &str, &Event)> = Vec::new();
+    let mut new_event_days: Vec<i32> = Vec::new();
+    let mut rows: Vec<CallRow> = Vec::new();
+    let mut moves: Vec<(i64, &str, i32, i32)> = Vec::new();
+    for ((c, old_day), loaded) in inputs.iter().zip(&old_days).zip(&loaded) {
+        let mut events: Vec<Event> = loaded
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(Fail::Store)?;
+        let mut keys: HashSet<String> = events.iter().map(Event::dedupe_key).collect();
+        let first_new = new_events.len();
+        for (slot, e) in &c.offered {
+            if keys.insert(e.dedupe_key()) {
+                accepted_slots.push(*slot);
+                new_events.push((c.app, c.call_id, e));
+                events.push((*e).clone());
+            }
+        }
+        if new_events.len() == first_new && !force_refold {
+            continue;
+        }
+        let Some(first_event_ms) = events.iter().map(|e| e.time_ms).min() else {
+            continue;
+        };
+        let state = fold(app_from_sql(c.app), &events);
+        let age_ms = state.as_ref().map_or(first_event_ms, |s| s.record.start_ms);
+        let day = day_of_ms(age_ms);
+        new_event_days.extend(std::iter::repeat_n(day, new_events.len() - first_new));
+        if let Some(old) = *old_day
+            && old != day
+            && !loaded.is_empty()
+        {
+            moves.push((c.app, c.call_id, old, day));
+        }
+        let mut row = CallRow {
+            app: c.app,
+            call_id: c.call_id.to_owned(),
+            old_day: *old_day,
+            day,
+            first_event_ms,
+            start_ms: None,
+            start_s: None,
+            ended: false,
+            result: None,
+            call_type: None,
+            media_type: None,
+            room_id: None,
+            caller: None,
+            accept_ms: None,
+            end_ms: None,
+            callees: None,
+            due_ms: None,
+        };
+        if let Some(state) = &state {
+            let r = &state.record;
+            row.start_ms = Some(r.start_ms);
+            row.start_s = Some(r.start_secs());
+            row.ended = state.is_ended();
+            row.result = Some(r.result.as_str());
+            row.call_type = Some(r.call_type.as_str());
+            row.media_type = Some(r.media_type.as_str());
+            row.room_id = Some(r.room_id.clone());
+            row.caller = Some(r.caller.clone());
+            row.accept_ms = r.accept_ms;
+            row.end_ms = r.end_ms;
+            row.callees = Some(r.callees.clone());
+            row.due_ms = state.next_due_ms(shared.timeouts);
+        }
+        rows.push(row);
+    }
+
+    // 4. Write: move rows whose day changed, insert the new events in one statement, write
+    // each call's row. All pipelined; the server runs them in order.
+    let ev_apps: Vec<i64> = new_events.iter().map(|(a, _, _)| *a).collect();
+    let ev_calls: Vec<&str> = new_events.iter().map(|(_, c, _)| *c).collect();
+    let ev_keys: Vec<String> = new_events.iter().map(|(_, _, e)| e.dedupe_key()).collect();
+    let ev_times: Vec<i64> = new_events.iter().map(|(_, _, e)| e.time_ms).collect();
+    let ev_kinds: Vec<&str> = new_events.iter().map(|(_, _, e)| e.kind.as_str()).collect();
+    let ev_users: Vec<&str> = new_events
+        .iter()
+        .map(|(_, _, e)| e.user_id.as_str())
+        .collect();
+    let ev_ids: Vec<Option<&str>> = new_events
+        .iter()
+        .map(|(_, _, e)| e.event_id.as_deref())
+        .collect();
+    let ev_bodies: Vec<Option<String>> = new_events.iter().map(|(_, _, e)| event_body(e)).collect();
+
+    let move_stmt = tx.prepare_cached(MOVE_EVENTS_SQL).await?;
+    let insert_events = tx.prepare_cached(INSERT_EVENTS_SQL).await?;
+    let insert_call = tx.prepare_cached(INSERT_CALL_SQL).await?;
+    let update_call = tx.prepare_cached(UPDATE_CALL_SQL).await?;
+    // Parameters first: the pipelined futures borrow them.
+    let move_params: Vec<[&(dyn ToSql + Sync); 4]> = moves
+        .iter()
+        .map(|(app, call_id, old, day)| -> [&(dyn ToSql + Sync); 4] { [app, call_id, old, day] })
+        .collect();
+    let call_params: Vec<Vec<&(dyn ToSql + Sync)>> = rows
+        .iter()
+        .map(|r| {
+            let mut p: Vec<&(dyn ToSql + Sync)> = vec![
+                &r.app,
+                &r.call_id,
+                &r.day,
+                &r.first_event_ms,
+                &r.start_ms,
+                &r.start_s,
+                &r.ended,
+                &r.result,
+                &r.call_type,
+                &r.media_type,
+                &r.room_id,
+                &r.caller,
+                &r.accept_ms,
+                &r.end_ms,
+                &r.callees,
+                &r.due_ms,
+            ];
+            if let Some(old) = &r.old_day {
+                p.push(old);
+            }
+            p
+        })
+        .collect();
+    let event_params: [&(dyn ToSql + Sync); 9] = [
+        &ev_apps,
+        &ev_calls,
+        &new_event_days,
+        &ev_keys,
+        &ev_times,
+        &ev_kinds,
+        &ev_users,
+        &ev_ids,
+        &ev_bodies,
+    ];
+    let mut writes: Vec<BoxFut<'_>> = Vec::new();
+    for p in &move_params {
+        writes.push(Box::pin(tx.execute(&move_stmt, p)));
+    }
+    if !new_events.is_empty() {
+        writes.push(Box::pin(tx.execute(&insert_events, &event_params)));
+    }
+    for (r, p) in rows.iter().zip(&call_params) {
+        let stmt = if r.old_day.is_some() {
+            &update_call
+        } else {
+            &insert_call
+        };
+        writes.push(Box::pin(tx.execute(stmt, p)));
+    }
+    futures::future::try_join_all(writes).await?;
+    Ok(accepted_slots)
+}
+
+/// Makes the stored `due_ms` values agree with `timeouts`: if the data was last written with
+/// other time-outs, every ongoing call is refolded (in chunks, each under its calls' locks), and
+/// the new values recorded. Runs at connect. Every node must run with the same time-outs.
+pub(crate) async fn apply_timeouts(shared: &Shared) -> Result<(), StoreError> {
+    let client = shared.pool.get().await.map_err(pool_err)?;
+    let rows = client
+        .query(
+            "SELECT key, value FROM settings WHERE key IN ('ring_timeout_ms', 'max_idle_ms')",
+            &[],
+        )
+        .await
+        .map_err(map_err)?;
+    let get = |k: &str| {
+        rows.iter()
+            .find(|r| r.get::<_, &str>(0) == k)
+            .map(|r| r.get::<_, i64>(1))
+    };
+    let t = shared.timeouts;
+    if (get("ring_timeout_ms"), get("max_idle_ms")) == (Some(t.ring_ms), Some(t.idle_ms)) {
+        return Ok(());
+    }
+    let ongoing: Vec<(i64, String)> = client
+        .query(
+            "SELECT sdkappid, call_id FROM calls WHERE NOT ended AND start_ms IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    drop(client);
+    if !ongoing.is_empty() {
+        tracing::info!(
+            calls = ongoing.len(),
+            "time-outs changed; recomputing due times"
+        );
+    }
+    for chunk in ongoing.chunks(MAX_BATCH_CALLS) {
+        let inputs: Vec<CallInput<'_>> = chunk
+            .iter()
+            .map(|(app, id)| CallInput {
+                app: *app,
+                call_id: id,
+                offered: Vec::new(),
+            })
+            .collect();
+        in_transaction(shared, &inputs, true)
+            .await
+            .map_err(Fail::into_store)?;
+    }
+    let client = shared.pool.get().await.map_err(pool_err)?;
+    client
+        .execute(
+            "INSERT INTO settings (key, value) VALUES ('ring_timeout_ms', $1), ('max_idle_ms', $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&t.ring_ms, &t.idle_ms],
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! The shared store conformance suite, run against [`PgStore`] in a fresh schema per check in
+//! the database named by `CALLREC_TEST_PG_URL`. Without that variable every check prints
+//! `skipped: CALLREC_TEST_PG_URL not set (PostgreSQL tests skipped)` and passes.
+
+mod common;
+
+use std::sync::Arc;
+
+use callrec_domain::Timeouts;
+use callrec_store_postgres::PgStore;
+use callrec_store_tests::{Harness, store_conformance_tests};
+
+use common::TestSchema;
+
+struct PgHarness {
+    // Dropped after the store field: the schema goes once the test is done with it.
+    store: Arc<PgStore>,
+    timeouts: Timeouts,
+    schema: TestSchema,
+}
+
+#[async_trait::async_trait]
+impl Harness for PgHarness {
+    type Store = PgStore;
+
+    async fn create(timeouts: Timeouts) -> Self {
+        let url = common::url().expect("skip_reason is checked first");
+        let schema = TestSchema::new(&url).await;
+        let store = Arc::new(schema.store(timeouts).await);
+        PgHarness {
+            store,
+            timeouts,
+            schema,
+        }
+    }
+
+    fn store(&self) -> Arc<PgStore> {
+        Arc::clone(&self.store)
+    }
+
+    async fn reopen(&mut self) {
+        self.store = Arc::new(self.schema.store(self.timeouts).await);
+    }
+
+    fn skip_reason() -> Option<String> {
+        common::url()
+            .is_none()
+            .then(|| common::SKIP_REASON.to_owned())
+    }
+}
+
+store_conformance_tests!(PgHarness);
+
+/// Says loudly, in the test list itself, when the PostgreSQL tests did not run.
+#[test]
+#[allow(non_snake_case, reason = "named after the variable")]
+fn postgres_tests_are_skipped_without_CALLREC_TEST_PG_URL() {
+    if common::url().is_none() {
+        eprintln!("skipped: {}", common::SKIP_REASON);
+    }
+}

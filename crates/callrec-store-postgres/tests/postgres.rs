@@ -1,0 +1,581 @@
+//! Behaviour specific to the PostgreSQL store: partition pruning, retention by whole
+//! partitions, several nodes (independent `PgStore`s = separate pools) writing the same calls
+//! and running the jobs at once, group commit, migrations. Each test uses its own schema in the
+//! database named by `CALLREC_TEST_PG_URL`, and is skipped (passes, saying so) without it.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+use callrec_domain::{
+    CallResult, Event, EventType, IngestOutcome, RecordQuery, ResultFilter, Store, StoreError,
+    Timeouts, fold,
+};
+use callrec_store_postgres::{PgOptions, PgStore};
+use callrec_store_tests::fixtures::{
+    APP, LONG_TIMEOUTS, Rng, T0, ev, items, single_call_ending, start, with_id,
+};
+use common::TestSchema;
+
+use EventType::*;
+
+const DAY: i64 = 86_400_000;
+
+/// Midnight UTC at the start of T0's day (2023-11-14).
+const DAY0: i64 = T0 - T0.rem_euclid(DAY);
+
+fn query(from_secs: i64, to_secs: i64) -> RecordQuery {
+    RecordQuery {
+        sdkappid: APP,
+        from_secs,
+        to_secs,
+        result: ResultFilter::Ended,
+        call_type: None,
+        offset: 0,
+        limit: 100,
+    }
+}
+
+/// Names of the partition tables of `table` that exist in the schema.
+async fn partitions(schema: &TestSchema, table: &str) -> Vec<String> {
+    let client = schema.client().await;
+    client
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname LIKE $2 ORDER BY 1",
+            &[&schema.name, &format!("{table}\\_p%")],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_one_day_filter_reads_exactly_one_calls_partition() {
+    let Some(url) = common::url_or_skip() else {
+        return;
+    };
+    let schema = TestSchema::new(&url).await;
+    let store = schema.store(LONG_TIMEOUTS).await;
+    for d in 0..4 {
+        let events = single_call_ending(&format!("c{d}"), DAY0 + d * DAY + 3_600_000, "reject");
+        store.ingest(items(APP, &events)).await.unwrap();
+    }
+    let day1 = (DAY0 + DAY) / 1000;
+    let q = query(day1, day1 + 86_399);
+    let plan = store.explain_filter(&q).await.unwrap().join("\n");
+    let scanned: BTreeSet<&str> = plan
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| {
+            w.strip_prefix("calls_p")
+                .is_some_and(|d| d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect();
+    assert_eq!(
+        scanned,
+        BTreeSet::from(["calls_p20231115"]),
+        "the plan should touch only that day's partition:\n{plan}"
+    );
+    let page = store.filter_records(&q).await.unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(page.records[0].call_id, "c1");
+    // Two days: two partitions.
+    let plan = store
+        .explain_filter(&query(day1, day1 + 2 * 86_400 - 1))
+        .await
+        .unwrap()
+        .join("\n");
+    assert!(
+        plan.contains("calls_p20231115") && plan.contains("calls_p20231116"),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains("calls_p20231114") && !plan.contains("calls_p20231117"),
+        "{plan}"
+    );
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_drops_whole_day_partitions_and_deletes_rows_only_in_the_cutoff_day() {
+    let Some(url) = common::url_or_skip() else {
+        return;
+    };
+    let schema = TestSchema::new(&url).await;
+    let store = schema.store(LONG_TIMEOUTS).await;
+    // Day 0: two calls (5 events). Day 1: one call (3 events) and an unstarted call (1 event).
+    // Day 2: one call before the cutoff (2 events), one after (2 events).
+    store
+        .ingest(items(
+            APP,
+            &single_call_ending("d0-a", DAY0 + 1000, "normal_end"),
+        ))
+        .await
+        .unwrap();
+    store
+        .ingest(items(
+            APP,
+            &single_call_ending("d0-b", DAY0 + 2000, "reject"),
+        ))
+        .await
+        .unwrap();
+    store
+        .ingest(items(
+            APP,
+            &single_call_ending("d1-a", DAY0 + DAY + 5, "interrupt"),
+        ))
+        .await
+        .unwrap();
+    store
+        .ingest(items(
+            APP,
+            &[ev("d1-unstarted", Accept, "bob", DAY0 + DAY + 9)],
+        ))
+        .await
+        .unwrap();
+    let cutoff = DAY0 + 2 * DAY + 3_600_000;
+    store
+        .ingest(items(
+            APP,
+            &single_call_ending("d2-old", cutoff - 10_000, "cancel"),
+        ))
+        .await
+        .unwrap();
+    store
+        .ingest(items(
+            APP,
+            &single_call_ending("d2-new", cutoff + 10, "cancel"),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        partitions(&schema, "calls")
+            .await
+            .contains(&"calls_p20231114".to_owned())
+    );
+
+    let stats = store.purge_before(cutoff).await.unwrap();
+    assert_eq!((stats.calls, stats.events), (5, 11));
+    for table in ["calls", "events"] {
+        let parts = partitions(&schema, table).await;
+        for gone in ["p20231114", "p20231115"] {
+            assert!(
+                !parts.contains(&format!("{table}_{gone}")),
+                "{table}: {parts:?}"
+            );
+        }
+        assert!(
+            parts.contains(&format!("{table}_p20231116")),
+            "{table}: {parts:?}"
+        );
+    }
+    for call in ["d0-a", "d0-b", "d1-a", "d2-old"] {
+        assert_eq!(store.get_record(APP, call).await.unwrap(), None, "{call}");
+        assert!(store.call_events(APP, call).await.unwrap().is_empty());
+    }
+    assert!(
+        store
+            .call_events(APP, "d1-unstarted")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.get_record(APP, "d2-new").await.unwrap().is_some());
+    assert_eq!(store.call_events(APP, "d2-new").await.unwrap().len(), 2);
+    assert_eq!(
+        store.purge_before(cutoff).await.unwrap(),
+        Default::default()
+    );
+    // A write for a dropped day recreates its partition.
+    store
+        .ingest(items(
+            APP,
+            &single_call_ending("d0-again", DAY0 + 5, "reject"),
+        ))
+        .await
+        .unwrap();
+    assert!(store.get_record(APP, "d0-again").await.unwrap().is_some());
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_start_on_another_day_than_earlier_events_moves_the_call_and_its_events() {
+    let Some(url) = common::url_or_skip() else {
+        return;
+    };
+    let schema = TestSchema::new(&url).await;
+    let store = schema.store(LONG_TIMEOUTS).await;
+    let t = DAY0 + DAY - 1000; // one second before midnight
+    // The callee's accept is reported first, timed after midnight.
+    store
+        .ingest(items(APP, &[ev("m", Accept, "bob", t + 2000)]))
+        .await
+        .unwrap();
+    let client = schema.client().await;
+    let where_ = |table: &str| {
+        format!("SELECT DISTINCT tableoid::regclass::text FROM {table} WHERE call_id = 'm'")
+    };
+    let located =
+        |rows: Vec<tokio_postgres::Row>| -> Vec<String> { rows.iter().map(|r| r.get(0)).collect() };
+    assert_eq!(
+        located(client.query(&where_("calls"), &[]).await.unwrap()),
+        ["calls_p20231115"]
+    );
+    store
+        .ingest(items(APP, &[start("m", "alice", &["bob"], t)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        located(client.query(&where_("calls"), &[]).await.unwrap()),
+        ["calls_p20231114"]
+    );
+    assert_eq!(
+        located(client.query(&where_("events"), &[]).await.unwrap()),
+        ["events_p20231114"]
+    );
+    let events = store.call_events(APP, "m").await.unwrap();
+    assert_eq!(events.len(), 2);
+    let rec = store.get_record(APP, "m").await.unwrap().unwrap();
+    assert_eq!(rec, fold(APP, &events).unwrap().record);
+    assert_eq!(rec.accept_ms, Some(t + 2000));
+    store.close().await.unwrap();
+}
+
+/// The events of call `c`: a group call that starts near midnight for some calls, with a stray
+/// event two hours before its start (so the call's day moves when the start arrives), joins,
+/// hangups by eventId, and an end.
+fn call_events(c: usize) -> Vec<Event> {
+    let id = format!("n-{c}");
+    let t = DAY0 + DAY - 3_600_000 + c as i64 * 400_000; // 23:00 … 01:07
+    let mut v = vec![
+        ev(&id, Reject, "early", t - 7_200_000),
+        start(&id, "caller", &["x1", "x2", "x3"], t),
+        ev(&id, Accept, "x1", t + 1000),
+        ev(&id, Reject, "x2", t + 1500),
+        ev(&id, Busy, "x3", t + 1500),
+    ];
+    for k in 0..8 {
+        v.push(ev(&id, Join, &format!("z{k}"), t + 2000 + k));
+    }
+    for k in 0..5 {
+        v.push(with_id(
+            ev(&id, Hangup, &format!("z{k}"), t + 5000 + k),
+            &format!("h{k}"),
+        ));
+    }
+    v.push(ev(&id, Hangup, "x1", t + 9000));
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_reporting_the_same_calls_at_once_give_exactly_the_fold() {
+    let Some(url) = common::url_or_skip() else {
+        return;
+    };
+    let schema = TestSchema::new(&url).await;
+    let nodes: Vec<Arc<PgStore>> = vec![
+        Arc::new(schema.store(LONG_TIMEOUTS).await),
+        Arc::new(schema.store(LONG_TIMEOUTS).await),
+        Arc::new(schema.store(LONG_TIMEOUTS).await),
+    ];
+    let calls = 20;
+    // Every event twice, shuffled, dealt to 36 tasks that send batches of 1–4 to random nodes.
+    let mut all: Vec<Event> = (0..calls).flat_map(call_events).collect();
+    let distinct = all.len();
+    all.extend(all.clone());
+    let mut rng = Rng::new(0x5eed);
+    rng.shuffle(&mut all);
+    let tasks = 36;
+    let mut handles = Vec::new();
+    for (t, chunk) in all.chunks(all.len().div_ceil(tasks)).enumerate() {
+        let chunk = chunk.to_vec();
+        let nodes = nodes.clone();
+        let mut rng = Rng::new(t as u64 + 11);
+        handles.push(tokio::spawn(async move {
+            let (mut acc, mut dup) = (Vec::new(), 0usize);
+            let mut rest = &chunk[..];
+            while !rest.is_empty() {
+                let n = 1 + rng.below(4.min(rest.len()));
+                let (batch, tail) = rest.split_at(n);
+                rest = tail;
+                let node = &nodes[rng.below(nodes.len())];
+                let out = node.ingest(items(APP, batch)).await.unwrap();
+                for (e, o) in batch.iter().zip(out) {
+                    match o {
+                        IngestOutcome::Accepted => acc.push((e.call_id.clone(), e.dedupe_key())),
+                        IngestOutcome::Duplicate => dup += 1,
+                    }
+                }
+            }
+            (acc, dup)
+        }));
+    }
+    let mut accepted = HashSet::new();
+    let mut duplicates = 0;
+    for h in handles {
+        let (acc, dup) = h.await.unwrap();
+        for k in acc {
+            assert!(accepted.insert(k.clone()), "accepted twice: {k:?}");
+        }
+        duplicates += dup;
+    }
+    assert_eq!((accepted.len(), duplicates), (distinct, distinct));
+    for c in 0..calls {
+        let id = format!("n-{c}");
+        let want = fold(APP, &call_events(c)).unwrap().record;
+        for node in &nodes {
+            assert_eq!(
+                node.get_record(APP, &id).await.unwrap(),
+                Some(want.clone()),
+                "{id}"
+            );
+        }
+        assert_eq!(
+            nodes[0].call_events(APP, &id).await.unwrap().len(),
+            19,
+            "{id}"
+        );
+    }
+    // One row per call, in its start's day, events alongside.
+    let client = schema.client().await;
+    let rows = client
+        .query(
+            "SELECT c.call_id, count(*) OVER (PARTITION BY c.call_id), c.part_day, \
+             (SELECT count(*) FROM events e WHERE e.call_id = c.call_id AND e.part_day = c.part_day) \
+             FROM calls c",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), calls);
+    for r in &rows {
+        assert_eq!(r.get::<_, i64>(1), 1);
+        assert_eq!(r.get::<_, i64>(3), 19);
+    }
+    for node in &nodes {
+        node.close().await.unwrap();
+    }
+}
+
+const SHORT: Timeouts = Timeouts {
+    ring_ms: 1_000,
+    idle_ms: 5_000,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn due_calls_on_three_nodes_at_once_hands_each_due_call_to_exactly_one() {
+    let Some(url) = common::url_or_skip() else {
+        return;
+    };
+    let schema = TestSchema::new(&url).await;
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Arc::new(schema.store(SHORT).await));
+    }
+    let calls = 60;
+    for c in 0..calls {
+        let e = start(&format!("r-{c}"), "alice", &["bob"], T0 + c as i64);
+        nodes[c % 3].ingest(items(APP, &[e])).await.unwrap();
+    }
+    let now = T0 + 100_000;
+    for round in 0..5 {
+        let claims: Vec<_> = nodes
+            .iter()
+            .map(|n| {
+                let n = Arc::clone(n);
+                tokio::spawn(async move { n.due_calls(now + round, 1000).await.unwrap() })
+            })
+            .collect();
+        let mut seen = BTreeMap::new();
+        for (i, h) in claims.into_iter().enumerate() {
+            for d in h.await.unwrap() {
+                assert!(
+                    seen.insert(d.call_id.clone(), i).is_none(),
+                    "{} twice",
+                    d.call_id
+                );
+            }
+        }
+        if round == 0 {
+            assert_eq!(seen.len(), calls, "every due call goes to some node");
+        }
+        // Rounds after the first: each node gets back exactly what it had claimed.
+        if round > 0 {
+            assert_eq!(seen.len(), calls);
+        }
+    }
+    // Later than the lease: anyone may claim again. Each node now runs the time-out job
+    // (claim 7, handle them by storing their time-out events, repeat) at the same time; every
+    // due call is handled by exactly one node.
+    let later = now + 5 + PgOptions::default().lease_ms;
+    let jobs: Vec<_> = nodes
+        .iter()
+        .map(|n| {
+            let n = Arc::clone(n);
+            tokio::spawn(async move {
+                let mut handled = Vec::new();
+                loop {
+                    let due = n.due_calls(later, 7).await.unwrap();
+                    if due.is_empty() {
+                        return handled;
+                    }
+                    for d in due {
+                        let events = n.call_events(d.sdkappid, &d.call_id).await.unwrap();
+                        let sys = fold(APP, &events).unwrap().due_events(SHORT, later);
+                        n.ingest(items(APP, &sys)).await.unwrap();
+                        handled.push(d.call_id);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut handled_by = BTreeMap::new();
+    let mut per_node = Vec::new();
+    for (i, j) in jobs.into_iter().enumerate() {
+        let handled = j.await.unwrap();
+        per_node.push(handled.len());
+        for call in handled {
+            assert!(
+                handled_by.insert(call.clone(), i).is_none(),
+                "{call} handled twice"
+            );
+        }
+    }
+    eprintln!("due calls handled per node: {per_node:?}");
+    assert_eq!(handled_by.len(), calls, "handled per node: {per_node:?}");
+    for n in &nodes {
+        assert!(n.due_calls(i64::MAX / 2, 1000).await.unwrap().is_empty());
+    }
+    let rec = nodes[0].get_record(APP, "r-0").await.unwrap().unwrap();
+    assert_eq!(rec.result, CallResult::NotAnswer);
+    for n in &nodes {
+        n.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_commit_puts_200_concurrent_ingests_in_a_few_transactions() {
+    let Some(url) = common::url_or_skip() else {
+        return;
+    };
+    let schema = TestSchema::new(&url).await;
+    let store = Arc::new(schema.store(LONG_TIMEOUTS).await);
+    // Make the day's partition exist, then stall every writer on a table lock held by
+    // another session while 200 ingests queue up.
+    store
+        .ingest(items(APP, &[start("warm", "a", &["b"], T0)]))
+        .await
+        .unwrap();
+    let mut blocker = schema.client().await;
+    let tx = blocker.transaction().await.unwrap();
+    tx.batch_execute("LOCK TABLE calls IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let before = store.writer_stats();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let e = start(&format!("c{i}"), "alice", &["bob"], T0 + i);
+            store.ingest(items(APP, &[e])).await.unwrap()
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    tx.rollback().await.unwrap();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), vec![IngestOutcome::Accepted]);
+    }
+    let after = store.writer_stats();
+    let txs = after.transactions - before.transactions;
+    assert_eq!(after.ingest_jobs - before.ingest_jobs, 200);
+    assert!(txs <= 10, "200 queued ingests took {txs} transactions");
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrations_run_once_when_nodes_start_together_and_again_is_a_no_op() {
+    let Some(url) = common::url_or_skip() else {
+        return;
+    };
+    let schema = TestSchema::new(&url).await;
+    let schema = Arc::new(schema);
+    let starts: Vec<_> = (0..5)
+        .map(|_| {
+            let schema = Arc::clone(&schema);
+            tokio::spawn(async move { schema.store(LONG_TIMEOUTS).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for s in starts {
+        stores.push(s.await.unwrap());
+    }
+    let again = schema.store(LONG_TIMEOUTS).await;
+    again.ping().await.unwrap();
+    let client = schema.client().await;
+    let versions: Vec<i32> = client
+        .query(
+            "SELECT version FROM callrec_schema_migrations ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [1]);
+    for s in stores.iter().chain([&again]) {
+        s.close().await.unwrap();
+    }
+    // A schema from a newer build is refused.
+    client
+        .execute(
+            "INSERT INTO callrec_schema_migrations (version) VALUES (999)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let err = PgStore::connect_with(&schema.url, LONG_TIMEOUTS, schema.options())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unreachable_database_is_unavailable_and_the_error_hides_the_password() {
+    if common::url_or_skip().is_none() {
+        return;
+    }
+    let url = "postgres://someone:s3cret-pw@127.0.0.1:1/nodb";
+    let options = PgOptions {
+        connect_timeout: std::time::Duration::from_secs(2),
+        ..PgOptions::default()
+    };
+    let err = PgStore::connect_with(url, LONG_TIMEOUTS, options)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(!format!("{err:?}").contains("s3cret"), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn changed_time_outs_recompute_due_times_at_connect() {
+    let Some(url) = common::url_or_skip() else {
+        return;
+    };
+    let schema = TestSchema::new(&url).await;
+    let store = schema.store(LONG_TIMEOUTS).await;
+    store
+        .ingest(items(APP, &[start("ring", "alice", &["bob"], T0)]))
+        .await
+        .unwrap();
+    assert!(store.due_calls(T0 + 2000, 10).await.unwrap().is_empty());
+    store.close().await.unwrap();
+    let store = schema.store(SHORT).await;
+    let due = store.due_calls(T0 + 2000, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].due_ms, T0 + 1000);
+    store.close().await.unwrap();
+}
