@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use callrec_server::config::{
-    Config, STARTER_SDKAPPID, StoreUrl, random_secret_key, starter_config,
+    Config, STARTER_SDKAPPID, StoreUrl, random_secret_key, redact_url, starter_config,
 };
 
 use crate::cli::{ConfigAction, ConfigArgs};
@@ -25,21 +25,6 @@ pub fn run(args: &ConfigArgs) -> Result<ExitCode, Error> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
-fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (auth, host) = match rest.rsplit_once('@') {
-        Some(parts) => parts,
-        None => return url.to_owned(),
-    };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
 }
 
 /// A readable summary of a loaded config. Never includes a secret key.
@@ -64,6 +49,11 @@ pub fn summary(c: &Config) -> String {
         StoreUrl::Postgres(url) => format!("postgres, {}", redact_url(url)),
     };
     let _ = writeln!(s, "store:         {store}");
+    let redis = c.rate_limit.redis_url.as_ref().map_or_else(
+        || "none (limits are per node)".to_owned(),
+        |u| redact_url(u.expose()),
+    );
+    let _ = writeln!(s, "rate_limit:    redis {redis}");
     let _ = writeln!(s, "retention:     {} days", c.retention_days);
     let _ = writeln!(
         s,
@@ -109,7 +99,20 @@ mod tests {
         assert!(s.contains("administrator"), "{s}");
         assert!(s.contains("get_record_by_callId 20/s"), "{s}");
         assert!(s.contains("report_events unlimited"), "{s}");
-        assert!(s.contains("sqlite, /srv/./data/callrec.db"), "{s}");
+        assert!(s.contains("sqlite, /srv/data/callrec.db"), "{s}");
+        assert!(s.contains("redis none"), "{s}");
+    }
+
+    #[test]
+    fn summary_shows_the_redis_url_without_its_password() {
+        let text = format!(
+            "{}\n[rate_limit]\nredis_url = \"redis://:pw@127.0.0.1:6379\"\n",
+            starter_config(42, "k")
+        );
+        let c = Config::from_toml_str(&text, Path::new("/srv")).unwrap();
+        let s = summary(&c);
+        assert!(s.contains("redis redis://:***@127.0.0.1:6379"), "{s}");
+        assert!(!s.contains("pw@"), "{s}");
     }
 
     #[test]
