@@ -325,7 +325,11 @@ impl Config {
         // `./data` in a file in /etc/callrec becomes /etc/callrec/data (no `.` components, so
         // printed paths read cleanly).
         let abs = |p: &Path| -> PathBuf {
-            let joined = if p.is_absolute() { p.to_owned() } else { base.join(p) };
+            let joined = if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            };
             joined
                 .components()
                 .filter(|c| !matches!(c, std::path::Component::CurDir))

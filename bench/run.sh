@@ -1,0 +1,377 @@
+#!/usr/bin/env bash
+# callrec benchmark suite: one command, see BENCHMARKS.md.
+#
+#   bench/run.sh [p1|p2|p3|p4|all]        (default: all)
+#
+# Knobs (environment):
+#   DURATION=30          seconds per measured run (P1 each side, P2, each P3 mix)
+#   RECORDS=10000000     calls in the P1/P3 data set (bulk-loaded, reused while fresh)
+#   CONNECTIONS=64       load-generator connections for P1 (both sides) and P2
+#   P3_CONNECTIONS=4     connections for P3 (closed loop; latency under saturation)
+#   P1_LAT_RATE=2000     P1 p99 is measured at this offered rate (req/s, 16 connections, both sides)
+#   WRK_THREADS=2        wrk threads
+#   SOAK=0               P4: seconds of combined P1+P2 load while sampling RSS (600 = 10 min)
+#   REUSE_DATA=1         reuse bench/work/main if it holds RECORDS calls loaded < 10 h ago
+#   SKIP_BUILD=0 SKIP_INSTALL=0 PORT=18443 NGINX_PORT=18444 WORK=bench/work
+#
+# Raw outputs go to bench/results/<timestamp>/; the summary table is printed at the end and kept
+# as summary.md there.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PHASE=${1:-all}
+DURATION=${DURATION:-30}
+RECORDS=${RECORDS:-10000000}
+CONNECTIONS=${CONNECTIONS:-64}
+P3_CONNECTIONS=${P3_CONNECTIONS:-4}
+P1_LAT_RATE=${P1_LAT_RATE:-2000}
+WRK_THREADS=${WRK_THREADS:-2}
+SOAK=${SOAK:-0}
+REUSE_DATA=${REUSE_DATA:-1}
+SKIP_BUILD=${SKIP_BUILD:-0}
+SKIP_INSTALL=${SKIP_INSTALL:-0}
+PORT=${PORT:-18443}
+NGINX_PORT=${NGINX_PORT:-18444}
+WORK=${WORK:-$ROOT/bench/work}
+SDKAPPID=1400000001
+ADMIN=administrator
+RESULTS=$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)
+BIN=$ROOT/target/release/callrec
+BENCH=$ROOT/target/release/callrec-bench
+SUMMARY=$RESULTS/summary.md
+
+case "$PHASE" in p1|p2|p3|p4|all) ;; *) echo "usage: $0 [p1|p2|p3|p4|all]" >&2; exit 2 ;; esac
+mkdir -p "$RESULTS" "$WORK"
+
+log() { printf '\n== %s\n' "$*" >&2; }
+row() { echo "$*" >> "$SUMMARY"; }
+py() { python3 -c "$@"; }
+# jget FILE KEY: a field of the last JSON line of FILE (wrk lines are prefixed with RESULT).
+jget() { py "import json,sys; l=[x for x in open('$1') if x.lstrip().startswith(('{','RESULT'))][-1]; print(json.loads(l.replace('RESULT ','',1))['$2'])"; }
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  if [ -f "$WORK/nginx/nginx.pid" ]; then kill "$(cat "$WORK/nginx/nginx.pid")" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- tools
+install_tools() {
+  [ "$SKIP_INSTALL" = 1 ] && return
+  local need=()
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+  command -v wrk >/dev/null || need+=(wrk)
+  command -v python3 >/dev/null || need+=(python3)
+  command -v curl >/dev/null || need+=(curl)
+  command -v openssl >/dev/null || need+=(openssl)
+  if [ ${#need[@]} -gt 0 ]; then
+    log "installing ${need[*]} (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  # oha (HTTP/2 cross-check of P1) is optional: installed from crates.io when reachable.
+  if ! command -v oha >/dev/null && [ "${USE_OHA:-1}" = 1 ]; then
+    if curl -s -m 10 -o /dev/null https://index.crates.io/config.json; then
+      log "installing oha (cargo install --locked)"
+      cargo install oha --locked >/dev/null 2>&1 || echo "oha install failed; HTTP/2 cross-check skipped" >&2
+    fi
+  fi
+}
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+# ---------------------------------------------------------------- server
+write_config() { # DIR
+  local dir=$1 key
+  mkdir -p "$dir"
+  if [ ! -f "$dir/callrec.toml" ]; then
+    key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    cat > "$dir/callrec.toml" <<EOF
+listen = "127.0.0.1:$PORT"
+data_dir = "data"
+
+[[apps]]
+sdkappid = $SDKAPPID
+secret_key = "$key"
+admins = ["$ADMIN"]
+
+[apps.rate_limits]
+get_record_by_callId = 0
+get_records_by_filter = 0
+report_events = 0
+EOF
+  fi
+}
+
+SERVER_PID=
+start_server() { # DIR LOGNAME
+  local dir=$1
+  "$BIN" serve --config "$dir/callrec.toml" >"$RESULTS/$2.stdout" 2>"$dir/server.log" &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  for _ in $(seq 1 600); do
+    if [ -f "$dir/data/tls/cert.pem" ] &&
+       curl -s -m 2 --cacert "$dir/data/tls/cert.pem" "https://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
+      return 0
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited; see $dir/server.log" >&2; tail -5 "$dir/server.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  echo "server did not become ready" >&2; exit 1
+}
+stop_server() {
+  [ -n "$SERVER_PID" ] || return 0
+  kill -TERM "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=
+}
+
+RSS_PID=
+start_rss() { # PID OUT: VmRSS in KiB, one sample a second
+  local pid=$1 out=$2
+  ( while [ -r "/proc/$pid/status" ]; do
+      awk -v t="$(date +%s)" '/^VmRSS/ {print t, $2}' "/proc/$pid/status" 2>/dev/null || true
+      sleep 1
+    done ) > "$out" &
+  RSS_PID=$!
+  PIDS+=("$RSS_PID")
+}
+stop_rss() { [ -n "$RSS_PID" ] && kill "$RSS_PID" 2>/dev/null || true; wait "$RSS_PID" 2>/dev/null || true; RSS_PID=; }
+rss_stats() { # FILE -> "max first_min_avg last_min_avg" in MB
+  py "
+import sys
+v=[int(l.split()[1]) for l in open('$1') if len(l.split())==2]
+if not v: print('n/a n/a n/a'); sys.exit()
+f=v[:60]; l=v[-60:]
+print('%.1f %.1f %.1f %d' % (max(v)/1024, sum(f)/len(f)/1024, sum(l)/len(l)/1024, len(v)))"
+}
+
+usersig() { "$BIN" usersig --config "$1/callrec.toml" --identifier "$ADMIN"; }
+api_path() { # DIR API
+  echo "/v1/$2?sdkappid=$SDKAPPID&identifier=$ADMIN&usersig=$(usersig "$1")&random=12345&contenttype=json"
+}
+
+# ---------------------------------------------------------------- data set
+MAIN=$WORK/main
+ensure_dataset() {
+  write_config "$MAIN"
+  local marker=$MAIN/dataset.json
+  if [ "$REUSE_DATA" = 1 ] && [ -f "$marker" ] && [ -f "$MAIN/data/callrec.db" ] &&
+     py "import json,time; d=json.load(open('$marker')); exit(0 if d['calls']==$RECORDS and time.time()*1000-d['now_ms'] < 10*3600e3 else 1)"; then
+    log "reusing the data set in $MAIN ($RECORDS calls)"
+    cp "$marker" "$RESULTS/dataset.json"
+    return
+  fi
+  log "bulk-loading $RECORDS calls"
+  mkdir -p "$MAIN/data"
+  rm -f "$marker"
+  "$BENCH" load --db "$MAIN/data/callrec.db" --records "$RECORDS" --ids-out "$MAIN/ids.txt" \
+    --ids-count 100000 --force 2> >(tee "$RESULTS/load.log" >&2) | tee "$marker"
+  cp "$marker" "$RESULTS/dataset.json"
+  local calls secs
+  calls=$(jget "$marker" calls); secs=$(jget "$marker" total_s)
+  row "| load | bulk-load $calls calls ($(jget "$marker" events) events, $(( $(jget "$marker" db_bytes) / 1048576 )) MiB) | – | ${secs} s | – | minutes | $(py "print('PASS' if $secs < 1800 else 'FAIL')") |"
+}
+
+# ---------------------------------------------------------------- P1
+run_wrk() { # NAME URL SCRIPT CONNECTIONS [env...]
+  local name=$1 url=$2 script=$3 conns=$4; shift 4
+  env "$@" wrk -t "$WRK_THREADS" -c "$conns" -d "${DURATION}s" --timeout 5s --latency -s "$script" "$url" \
+    > "$RESULTS/$name.txt" 2>&1 || { cat "$RESULTS/$name.txt" >&2; exit 1; }
+}
+
+p1() {
+  log "P1: get_record_by_callId vs nginx static file (wrk, HTTP/1.1 keep-alive over TLS, $CONNECTIONS connections, ${DURATION}s)"
+  ensure_dataset
+  start_server "$MAIN" p1-server
+  local cert=$MAIN/data/tls/cert.pem key=$MAIN/data/tls/key.pem path
+  path=$(api_path "$MAIN" records/get_record_by_callId)
+  # A real response body of median size becomes nginx's static file.
+  mkdir -p "$WORK/nginx/www"
+  local i=0 f
+  rm -f "$WORK/nginx/sizes"
+  while read -r id; do
+    f=$WORK/nginx/body.$i
+    curl -s --cacert "$cert" -X POST -d "{\"callId\":\"$id\"}" "https://127.0.0.1:$PORT$path" -o "$f"
+    echo "$(stat -c %s "$f") $f" >> "$WORK/nginx/sizes"
+    i=$((i + 1))
+  done < <(shuf -n 21 --random-source=<(yes) "$MAIN/ids.txt")
+  f=$(sort -n "$WORK/nginx/sizes" | awk 'NR==11 {print $2}')
+  grep -q '"errorCode":0,' "$f" || { echo "get_record_by_callId failed: $(cat "$f")" >&2; exit 1; }
+  cp "$f" "$WORK/nginx/www/record.json"; cp "$f" "$RESULTS/p1-body.json"
+  rm -f "$WORK"/nginx/body.*
+  local size; size=$(stat -c %s "$WORK/nginx/www/record.json")
+  cat > "$WORK/nginx/nginx.conf" <<EOF
+worker_processes auto;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 75s;
+  client_body_temp_path $WORK/nginx/tmp;
+  server {
+    listen 127.0.0.1:$NGINX_PORT ssl http2;
+    ssl_certificate $cert;
+    ssl_certificate_key $key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    root $WORK/nginx/www;
+    default_type application/json;
+    # Static files answer POST with 405; answer it with the file instead, so both sides get the
+    # very same request.
+    location / { error_page 405 =200 \$uri; }
+  }
+}
+EOF
+  mkdir -p "$WORK/nginx/tmp"
+  "$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -g 'daemon on;'
+  sleep 0.5
+  local nurl="https://127.0.0.1:$NGINX_PORT/record.json?sdkappid=$SDKAPPID&random=1"
+  # Same size, same TLS: record what each side negotiates.
+  for p in "$NGINX_PORT" "$PORT"; do
+    echo "port $p: $(openssl s_client -connect 127.0.0.1:$p -alpn http/1.1 </dev/null 2>/dev/null | grep -E '^(New|Protocol|  Protocol|  Cipher)' | tr '\n' ' ')"
+  done > "$RESULTS/p1-tls.txt"
+  curl -s --cacert "$cert" -X POST -d '{}' -o "$RESULTS/p1-nginx-check.json" "$nurl"
+  cmp -s "$RESULTS/p1-nginx-check.json" "$WORK/nginx/www/record.json" || { echo "nginx does not serve the body" >&2; exit 1; }
+
+  run_wrk p1-nginx "$nurl" "$ROOT/bench/p1.lua" "$CONNECTIONS" IDS_FILE="$MAIN/ids.txt" REQ_PATH="/record.json?sdkappid=$SDKAPPID&random=1"
+  start_rss "$SERVER_PID" "$RESULTS/p1-rss.txt"
+  run_wrk p1-callrec "https://127.0.0.1:$PORT/" "$ROOT/bench/p1.lua" "$CONNECTIONS" IDS_FILE="$MAIN/ids.txt" REQ_PATH="$path"
+  stop_rss
+  # Latency at a set load (closed loop at saturation measures queueing: p99 ~ connections/throughput).
+  local lat_delay=$(( 16 * 1000 / P1_LAT_RATE ))
+  run_wrk p1-lat-nginx "$nurl" "$ROOT/bench/p1.lua" 16 IDS_FILE="$MAIN/ids.txt" DELAY_MS="$lat_delay" REQ_PATH="/record.json?sdkappid=$SDKAPPID&random=1"
+  run_wrk p1-lat-callrec "https://127.0.0.1:$PORT/" "$ROOT/bench/p1.lua" 16 IDS_FILE="$MAIN/ids.txt" DELAY_MS="$lat_delay" REQ_PATH="$path"
+  if command -v oha >/dev/null; then
+    # HTTP/2 cross-check (oha sends one fixed body per run: a single callId).
+    local id; id=$(head -1 "$MAIN/ids.txt")
+    oha --no-tui --http2 --insecure -z "${DURATION}s" -c "$CONNECTIONS" -m POST -d '{}' "$nurl" > "$RESULTS/p1-h2-nginx.txt" 2>&1 || true
+    oha --no-tui --http2 --insecure -z "${DURATION}s" -c "$CONNECTIONS" -m POST -d "{\"callId\":\"$id\"}" \
+      "https://127.0.0.1:$PORT$path" > "$RESULTS/p1-h2-callrec.txt" 2>&1 || true
+  fi
+  kill "$(cat "$WORK/nginx/nginx.pid")"; rm -f "$WORK/nginx/nginx.pid"
+  stop_server
+
+  local n c np cps nb cb ratio
+  n=$RESULTS/p1-nginx.txt; c=$RESULTS/p1-callrec.txt
+  np=$(jget "$n" rps); cps=$(jget "$c" rps); nb=$(jget "$n" bad); cb=$(jget "$c" bad)
+  ratio=$(py "print('%.2f' % ($cps/$np))")
+  row "| P1 | get_record_by_callId req/s (body $size B, $CONNECTIONS conns, wrk HTTP/1.1+TLS) | nginx $np | $cps | ${ratio}× | ≥ 0.8× | $(py "print('PASS' if $cps/$np >= 0.8 and $cb == 0 else 'FAIL')") |"
+  row "| P1 | p99 latency at saturation ($CONNECTIONS conns) | nginx $(jget "$n" p99_ms) ms | $(jget "$c" p99_ms) ms | – | (info) | – |"
+  local ln=$RESULTS/p1-lat-nginx.txt lc=$RESULTS/p1-lat-callrec.txt
+  row "| P1 | p50 / p99 latency at ~$P1_LAT_RATE req/s offered (16 conns; got $(jget "$lc" rps)) | nginx $(jget "$ln" p50_ms) / $(jget "$ln" p99_ms) ms | $(jget "$lc" p50_ms) / $(jget "$lc" p99_ms) ms | – | p99 < 5 ms | $(py "print('PASS' if $(jget "$lc" p99_ms) < 5 and $(jget "$lc" bad) == 0 else 'FAIL')") |"
+  [ "$nb$cb" = 00 ] || row "| P1 | non-success answers | $nb | $cb | – | 0 | FAIL |"
+  P1_RSS=$RESULTS/p1-rss.txt
+}
+
+# ---------------------------------------------------------------- P2
+P2_DIR=$WORK/p2
+p2() {
+  log "P2: events/report, batches of 100, $CONNECTIONS clients, ${DURATION}s (fresh database)"
+  rm -rf "$P2_DIR"; write_config "$P2_DIR"
+  start_server "$P2_DIR" p2-server
+  local sig cert=$P2_DIR/data/tls/cert.pem
+  sig=$(usersig "$P2_DIR")
+  start_rss "$SERVER_PID" "$RESULTS/p2-rss.txt"
+  "$BENCH" report --url "https://127.0.0.1:$PORT" --usersig "$sig" --cacert "$cert" \
+    --connections "$CONNECTIONS" --duration "$DURATION" --batch 100 \
+    --sample-out "$RESULTS/p2-sample.jsonl" | tee "$RESULTS/p2.json"
+  stop_rss
+  # Durability: kill -9 right after the last acknowledgement, restart, re-report the sample.
+  kill -KILL "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+  start_server "$P2_DIR" p2-restart
+  "$BENCH" recheck --url "https://127.0.0.1:$PORT" --usersig "$sig" --cacert "$cert" \
+    --sample "$RESULTS/p2-sample.jsonl" | tee "$RESULTS/p2-recheck.json" || true
+  stop_server
+  local eps durable
+  eps=$(jget "$RESULTS/p2.json" events_per_s)
+  durable=$(jget "$RESULTS/p2-recheck.json" durable 2>/dev/null || echo False)
+  row "| P2 | events/report accepted events/s (batches of 100, $CONNECTIONS clients) | target 100000 | $eps | $(py "print('%.2f' % ($eps/100000))")× | ≥ 100k/s | $(py "print('PASS' if $eps >= 100000 else 'FAIL')") |"
+  row "| P2 | batch latency p50 / p99 | – | $(jget "$RESULTS/p2.json" p50_ms) / $(jget "$RESULTS/p2.json" p99_ms) ms | – | – | – |"
+  row "| P2 | acknowledged events durable after kill -9 ($(jget "$RESULTS/p2-recheck.json" events 2>/dev/null || echo 0) sampled) | – | $durable | – | all | $([ "$durable" = True ] && echo PASS || echo FAIL) |"
+  P2_RSS=$RESULTS/p2-rss.txt
+}
+
+# ---------------------------------------------------------------- P3
+p3() {
+  log "P3: get_records_by_filter over $RECORDS calls, pages 1-10 of 100, $P3_CONNECTIONS connections, ${DURATION}s per mix"
+  ensure_dataset
+  start_server "$MAIN" p3-server
+  local path now day_from day_to
+  path=$(api_path "$MAIN" records/get_records_by_filter)
+  now=$(date +%s); day_from=$((now - 3 * 86400)); day_to=$((now - 2 * 86400))
+  local -a mixes=(
+    "whole_window|\"startTimestamp\":$((now - 7 * 86400)),\"endTimestamp\":$now"
+    "one_day|\"startTimestamp\":$day_from,\"endTimestamp\":$day_to"
+    "by_result_normal_end|\"startTimestamp\":$((now - 7 * 86400)),\"endTimestamp\":$now,\"callResult\":\"normal_end\""
+    "by_result_reject|\"startTimestamp\":$((now - 7 * 86400)),\"endTimestamp\":$now,\"callResult\":\"reject\""
+    "by_type_group|\"startTimestamp\":$((now - 7 * 86400)),\"endTimestamp\":$now,\"callType\":\"group\""
+  )
+  local m name filter total
+  for m in "${mixes[@]}"; do
+    name=${m%%|*}; filter=${m#*|}
+    # totalNum of the mix (exact; the same on every page).
+    curl -s --cacert "$MAIN/data/tls/cert.pem" -X POST -d "{$filter,\"numberPerPage\":100,\"page\":10}" \
+      "https://127.0.0.1:$PORT$path" > "$RESULTS/p3-$name-page10.json"
+    total=$(py "import json; print(json.load(open('$RESULTS/p3-$name-page10.json'))['data']['totalNum'])")
+    run_wrk "p3-$name" "https://127.0.0.1:$PORT/" "$ROOT/bench/p3.lua" "$P3_CONNECTIONS" REQ_PATH="$path" FILTER="$filter"
+    local f=$RESULTS/p3-$name.txt p99
+    p99=$(jget "$f" p99_ms)
+    row "| P3 | filter $name (totalNum $total), p50 / p99 at $(jget "$f" rps) req/s | target p99 20 ms | $(jget "$f" p50_ms) / $p99 ms | $(py "print('%.2f' % ($p99/20))")× of budget | p99 < 20 ms | $(py "print('PASS' if $p99 < 20 and $(jget "$f" bad) == 0 else 'FAIL')") |"
+  done
+  stop_server
+}
+
+# ---------------------------------------------------------------- P4
+p4() {
+  if [ "$SOAK" -gt 0 ]; then
+    log "P4: soak, ${SOAK}s of P1 lookups + P2 reports together on the $RECORDS-call data set"
+    ensure_dataset
+    start_server "$MAIN" p4-server
+    start_rss "$SERVER_PID" "$RESULTS/p4-soak-rss.txt"
+    local half=$(( (CONNECTIONS + 1) / 2 ))
+    DURATION=$SOAK run_wrk p4-soak-lookups "https://127.0.0.1:$PORT/" "$ROOT/bench/p1.lua" "$half" \
+      IDS_FILE="$MAIN/ids.txt" REQ_PATH="$(api_path "$MAIN" records/get_record_by_callId)" &
+    local wrk_pid=$!
+    "$BENCH" report --url "https://127.0.0.1:$PORT" --usersig "$(usersig "$MAIN")" \
+      --cacert "$MAIN/data/tls/cert.pem" --connections "$half" --duration "$SOAK" > "$RESULTS/p4-soak-report.json"
+    wait "$wrk_pid"
+    stop_rss; stop_server
+    read -r mx first last n < <(rss_stats "$RESULTS/p4-soak-rss.txt")
+    row "| P4 | RSS during ${SOAK}s soak (P1+P2 load): max / first-min avg / last-min avg ($n samples) | – | $mx / $first / $last MB | – | < 150 MB, flat | $(py "print('PASS' if $mx < 150 and $last <= $first * 1.10 else 'FAIL')") |"
+  fi
+  for which in P1 P2; do
+    local f=$RESULTS/${which,,}-rss.txt
+    [ -s "$f" ] || continue
+    read -r mx first last n < <(rss_stats "$f")
+    row "| P4 | RSS during $which: max / first-min avg / last-min avg ($n samples) | – | $mx / $first / $last MB | – | < 150 MB | $(py "print('PASS' if $mx < 150 else 'FAIL')") |"
+  done
+}
+
+# ---------------------------------------------------------------- main
+install_tools
+if [ "$SKIP_BUILD" != 1 ]; then
+  log "building release"
+  (cd "$ROOT" && cargo build --release -p callrec -p callrec-bench)
+fi
+{
+  echo "# callrec benchmark $(date -u +%FT%TZ)"
+  echo
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB RAM; load avg before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "knobs: DURATION=$DURATION RECORDS=$RECORDS CONNECTIONS=$CONNECTIONS P3_CONNECTIONS=$P3_CONNECTIONS WRK_THREADS=$WRK_THREADS SOAK=$SOAK"
+  echo "git: $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet || echo ' (dirty)')"
+  echo
+  echo "| target | what | baseline | ours | ratio | target | result |"
+  echo "|---|---|---|---|---|---|---|"
+} > "$SUMMARY"
+case "$PHASE" in
+  p1) p1; p4 ;;
+  p2) p2; p4 ;;
+  p3) p3 ;;
+  p4) [ "$SOAK" -gt 0 ] || SOAK=$DURATION; p4 ;;
+  all) p1; p2; p3; p4 ;;
+esac
+echo
+cat "$SUMMARY"
+echo
+echo "raw outputs: $RESULTS"

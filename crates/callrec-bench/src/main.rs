@@ -1,0 +1,41 @@
+//! `callrec-bench`: the tools behind `bench/run.sh`.
+//!
+//! - `load`: the bulk loader. Writes N calls (with their events) straight into a new SQLite
+//!   database of `callrec-store-sqlite`'s exact schema (created by the store's own migration), each
+//!   call's row being the fold of its stored events, exactly as the writer's refold would make it.
+//! - `report`: the `events/report` load client (P2): many concurrent connections posting batches
+//!   of new events; counts what the server acknowledged.
+//! - `recheck`: re-posts a sample of acknowledged batches after a restart; every event must come
+//!   back as a duplicate (durability of acknowledged events).
+
+mod load;
+mod report;
+
+use clap::{Parser, Subcommand};
+
+/// callrec's benchmark tools (see bench/run.sh).
+#[derive(Debug, Parser)]
+#[command(name = "callrec-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Bulk-load synthetic calls into a new SQLite database.
+    Load(load::LoadArgs),
+    /// Drive events/report with batches of new events.
+    Report(report::ReportArgs),
+    /// Re-post sampled acknowledged batches; all must be duplicates.
+    Recheck(report::RecheckArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Load(args) => load::run(&args),
+        Command::Report(args) => report::run(&args),
+        Command::Recheck(args) => report::recheck(&args),
+    }
+}
