@@ -7,9 +7,12 @@
 //!   of new events; counts what the server acknowledged.
 //! - `recheck`: re-posts a sample of acknowledged batches after a restart; every event must come
 //!   back as a duplicate (durability of acknowledged events).
+//! - `preload` / `query`: the store comparison (`bench/stores.sh`): report a fixed data set
+//!   through the API, then drive `get_record_by_callId` / `get_records_by_filter`.
 
 mod load;
 mod report;
+mod stores;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +32,10 @@ enum Command {
     Report(report::ReportArgs),
     /// Re-post sampled acknowledged batches; all must be duplicates.
     Recheck(report::RecheckArgs),
+    /// Report a fixed, seeded set of calls through the API (bench/stores.sh).
+    Preload(stores::PreloadArgs),
+    /// Drive get_record_by_callId or get_records_by_filter (bench/stores.sh).
+    Query(stores::QueryArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +44,7 @@ fn main() -> anyhow::Result<()> {
         Command::Load(args) => load::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Recheck(args) => report::recheck(&args),
+        Command::Preload(args) => stores::preload(&args),
+        Command::Query(args) => stores::query(&args),
     }
 }

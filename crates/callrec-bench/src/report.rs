@@ -78,7 +78,7 @@ pub struct RecheckArgs {
     pub sample: PathBuf,
 }
 
-fn client(t: &Target) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn client(t: &Target) -> anyhow::Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
         .timeout(Duration::from_secs(30))
@@ -163,14 +163,14 @@ fn body(templates: &[Template], run: u32, batch_no: u64, batch: usize) -> String
 
 /// What one answer said.
 #[derive(Default, Clone, Copy)]
-struct Answer {
-    ok: bool,
-    accepted: u64,
-    duplicates: u64,
-    rejected: u64,
+pub(crate) struct Answer {
+    pub(crate) ok: bool,
+    pub(crate) accepted: u64,
+    pub(crate) duplicates: u64,
+    pub(crate) rejected: u64,
 }
 
-fn parse_answer(text: &str) -> Answer {
+pub(crate) fn parse_answer(text: &str) -> Answer {
     let Ok(v) = serde_json::from_str::<Value>(text) else {
         return Answer::default();
     };
@@ -195,7 +195,7 @@ struct Totals {
     errors: AtomicU64,
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
