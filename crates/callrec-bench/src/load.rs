@@ -1,10 +1,11 @@
 //! The bulk loader.
 //!
 //! How it stays fast: the schema comes from `SqliteStore::open` (the store's own migration), then
-//! the loader drops the `calls` secondary indexes (remembering their exact SQL from
+//! the loader drops the `calls` secondary indexes and triggers (remembering their exact SQL from
 //! `sqlite_master`), switches the file to `journal_mode = OFF` / `synchronous = OFF`, inserts in
 //! large transactions in primary-key order (call ids are UUIDv7, i.e. time-ordered, and calls are
-//! generated in start order), then recreates the indexes and puts the file back into WAL mode.
+//! generated in start order), then rebuilds `call_counts` with the store's own SQL, recreates the
+//! indexes and triggers and puts the file back into WAL mode.
 //! Generation (the `simulate` generator, the fold, row encoding) runs on worker threads; one
 //! thread writes. The result is not crash-safe while loading: rerun on failure.
 //!
@@ -322,16 +323,24 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
         "PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; PRAGMA threads = 2; \
          PRAGMA temp_store = FILE;",
     )?;
-    let indexes: Vec<(String, String)> = {
+    // The `calls` secondary indexes and the triggers that keep `call_counts`: dropped while
+    // loading, `call_counts` rebuilt from `calls` afterwards (the store's own SQL), then both
+    // recreated from their exact SQL.
+    let indexes: Vec<(String, String, String)> = {
         let mut stmt = conn.prepare(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls' \
-             AND sql IS NOT NULL ORDER BY name",
+            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') \
+             AND tbl_name = 'calls' AND sql IS NOT NULL ORDER BY type, name",
         )?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?
     };
-    for (name, _) in &indexes {
-        conn.execute_batch(&format!("DROP INDEX \"{name}\""))?;
+    for (kind, name, _) in &indexes {
+        let kind = if kind == "trigger" {
+            "TRIGGER"
+        } else {
+            "INDEX"
+        };
+        conn.execute_batch(&format!("DROP {kind} \"{name}\""))?;
     }
 
     let threads = args.threads.max(1);
@@ -434,10 +443,16 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
         "load: {calls_done} calls, {events_done} events inserted in {:.1} s; building indexes",
         loaded.as_secs_f64()
     );
-    for (name, sql) in &indexes {
+    let t = Instant::now();
+    conn.execute_batch(&format!(
+        "BEGIN; {} COMMIT;",
+        callrec_store_sqlite::REBUILD_CALL_COUNTS_SQL
+    ))?;
+    eprintln!("load: call_counts in {:.1} s", t.elapsed().as_secs_f64());
+    for (kind, name, sql) in &indexes {
         let t = Instant::now();
         conn.execute_batch(sql)?;
-        eprintln!("load: index {name} in {:.1} s", t.elapsed().as_secs_f64());
+        eprintln!("load: {kind} {name} in {:.1} s", t.elapsed().as_secs_f64());
     }
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {

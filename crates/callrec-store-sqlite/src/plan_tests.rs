@@ -117,3 +117,81 @@ fn due_calls_and_purge_use_their_indexes() {
         );
     });
 }
+
+#[test]
+fn bucket_sums_are_a_primary_key_range_on_call_counts() {
+    let shapes = [
+        query(ResultFilter::Ended, None),
+        query(ResultFilter::Is(CallResult::Reject), None),
+        query(ResultFilter::Ended, Some(CallType::Group)),
+        query(
+            ResultFilter::Is(CallResult::NormalEnd),
+            Some(CallType::Single),
+        ),
+    ];
+    with_store(|conn| {
+        for q in shapes {
+            let (sql, args) = query::bucket_sum(&q, query::HOUR, 0, 10);
+            let plan = plan(conn, &sql, args.len());
+            assert!(
+                plan.contains(
+                    "SEARCH call_counts USING PRIMARY KEY (sdkappid=? AND span=? AND bucket>? AND bucket<?)"
+                ),
+                "{q:?}: {plan}"
+            );
+            assert!(!plan.contains("SCAN"), "{q:?}: {plan}");
+        }
+    });
+}
+
+#[test]
+fn count_plans_cover_the_range_exactly_once_with_at_most_two_partial_minutes() {
+    // Expand a plan back into the seconds it covers and compare with the range.
+    let covered = |p: &query::CountPlan| {
+        let mut secs: Vec<(i64, i64)> = p.exact.clone();
+        for &(span, lo, hi) in &p.buckets {
+            secs.push((lo * span, hi * span + span - 1));
+        }
+        secs.sort_unstable();
+        secs
+    };
+    let cases = [
+        (0, 59),
+        (0, 60),
+        (1, 59),
+        (-61, 61),
+        (-7200, 7199),
+        (-3601, 3600),
+        (59, 3660),
+        (1_700_000_017, 1_700_604_817),
+        (1_700_000_040, 1_700_000_079),
+        (5, 4),
+        (i64::MIN, i64::MAX),
+        (i64::MIN, i64::MIN + 200),
+        (i64::MAX - 200, i64::MAX),
+    ];
+    for (from, to) in cases {
+        let p = query::count_plan(from, to);
+        assert!(p.exact.len() <= 2, "{from}..={to}: {p:?}");
+        assert!(p.buckets.len() <= 3, "{from}..={to}: {p:?}");
+        if from > to {
+            assert_eq!(p.exact, vec![(from, to)]);
+            continue;
+        }
+        for &(lo, hi) in &p.exact {
+            assert!(lo <= hi);
+            if !p.buckets.is_empty() {
+                assert!(
+                    hi - lo < 60,
+                    "{from}..={to}: a partial minute too wide: {p:?}"
+                );
+            }
+        }
+        let secs = covered(&p);
+        assert_eq!(secs.first().unwrap().0, from, "{p:?}");
+        assert_eq!(secs.last().unwrap().1, to, "{p:?}");
+        for w in secs.windows(2) {
+            assert_eq!(w[0].1 + 1, w[1].0, "{from}..={to}: gap or overlap: {p:?}");
+        }
+    }
+}

@@ -40,6 +40,95 @@ pub(crate) fn count_sql(where_: &str) -> String {
     format!("SELECT COUNT(*) FROM calls WHERE {where_}")
 }
 
+/// The minute and hour bucket widths of `call_counts`, in seconds (see `schema.rs`).
+pub(crate) const MINUTE: i64 = 60;
+pub(crate) const HOUR: i64 = 3600;
+
+/// How an exact count over `[from, to]` (inclusive seconds) is answered: whole hours and whole
+/// minutes from `call_counts`, and the at most two partial minutes at the edges by counting
+/// index entries (at most 2 × 59 seconds of calls).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct CountPlan {
+    /// Second ranges `[lo, hi]` counted with [`count_sql`].
+    pub(crate) exact: Vec<(i64, i64)>,
+    /// `(span, first bucket, last bucket)` ranges summed with [`bucket_sum_sql`].
+    pub(crate) buckets: Vec<(i64, i64, i64)>,
+}
+
+/// The buckets `b` (each covering `[b * ratio, b * ratio + ratio - 1]`) that lie wholly inside
+/// `[lo, hi]`: the first and last, or `None` when none does.
+fn whole(lo: i128, hi: i128, ratio: i128) -> Option<(i128, i128)> {
+    let first = lo.div_euclid(ratio) + i128::from(lo.rem_euclid(ratio) != 0);
+    let last = (hi + 1).div_euclid(ratio) - 1;
+    (first <= last).then_some((first, last))
+}
+
+/// Splits `[from, to]` into a [`CountPlan`].
+pub(crate) fn count_plan(from: i64, to: i64) -> CountPlan {
+    let mut plan = CountPlan::default();
+    if from > to {
+        plan.exact.push((from, to));
+        return plan;
+    }
+    let (from_w, to_w) = (i128::from(from), i128::from(to));
+    let Some((m_lo, m_hi)) = whole(from_w, to_w, i128::from(MINUTE)) else {
+        plan.exact.push((from, to));
+        return plan;
+    };
+    let narrow = |v: i128| i64::try_from(v).expect("within the i64 range it was derived from");
+    let minute = i128::from(MINUTE);
+    if from_w < m_lo * minute {
+        plan.exact.push((from, narrow(m_lo * minute - 1)));
+    }
+    if to_w >= (m_hi + 1) * minute {
+        plan.exact.push((narrow((m_hi + 1) * minute), to));
+    }
+    let per_hour = i128::from(HOUR / MINUTE);
+    match whole(m_lo, m_hi, per_hour) {
+        None => plan.buckets.push((MINUTE, narrow(m_lo), narrow(m_hi))),
+        Some((h_lo, h_hi)) => {
+            if m_lo < h_lo * per_hour {
+                plan.buckets
+                    .push((MINUTE, narrow(m_lo), narrow(h_lo * per_hour - 1)));
+            }
+            plan.buckets.push((HOUR, narrow(h_lo), narrow(h_hi)));
+            if m_hi >= (h_hi + 1) * per_hour {
+                plan.buckets
+                    .push((MINUTE, narrow((h_hi + 1) * per_hour), narrow(m_hi)));
+            }
+        }
+    }
+    plan
+}
+
+/// The sum of `call_counts` over a bucket range for the filter of `q`, and its parameters:
+/// `?1` app, `?2` span, `?3`/`?4` first/last bucket, then the type and result as in
+/// [`filter_where`].
+pub(crate) fn bucket_sum(q: &RecordQuery, span: i64, lo: i64, hi: i64) -> (String, Vec<Value>) {
+    let mut sql = String::from(
+        "SELECT COALESCE(SUM(n), 0) FROM call_counts \
+         WHERE sdkappid = ?1 AND span = ?2 AND bucket BETWEEN ?3 AND ?4",
+    );
+    let mut params = vec![
+        Value::Integer(app_to_sql(q.sdkappid)),
+        Value::Integer(span),
+        Value::Integer(lo),
+        Value::Integer(hi),
+    ];
+    if let Some(t) = q.call_type {
+        params.push(Value::Text(t.as_str().to_owned()));
+        sql.push_str(&format!(" AND call_type = ?{}", params.len()));
+    }
+    match q.result {
+        ResultFilter::Ended => sql.push_str(" AND ended = 1"),
+        ResultFilter::Is(r) => {
+            params.push(Value::Text(r.as_str().to_owned()));
+            sql.push_str(&format!(" AND result = ?{}", params.len()));
+        }
+    }
+    (sql, params)
+}
+
 /// The page of call ids, in record order; its last two parameters are `LIMIT` and `OFFSET`.
 pub(crate) fn page_sql(where_: &str, nparams: usize) -> String {
     format!(

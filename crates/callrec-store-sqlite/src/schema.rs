@@ -76,7 +76,128 @@ const MIGRATIONS: &[&str] = &[
         value INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: exact counts per time bucket, kept by triggers, so a filter's `totalNum` sums buckets
+    //    instead of scanning every matching index entry.
+    MIGRATION_2,
 ];
+
+/// `floor(start_s / 60)` and `floor(start_s / 3600)` for a row alias (`new` / `old` / none),
+/// written out because SQLite's integer division truncates toward zero. `query.rs` computes the
+/// same buckets in Rust (`div_euclid`).
+macro_rules! floor_div {
+    ($col:literal, $span:literal) => {
+        concat!(
+            "(CASE WHEN ",
+            $col,
+            " >= 0 THEN ",
+            $col,
+            " / ",
+            $span,
+            " ELSE (",
+            $col,
+            " + 1) / ",
+            $span,
+            " - 1 END)"
+        )
+    };
+}
+
+/// Adds one to the count rows (minute and hour) of the `new` row, if it has a start.
+macro_rules! count_add_new {
+    () => {
+        concat!(
+            "INSERT INTO call_counts (sdkappid, span, bucket, ended, result, call_type, n) \
+             SELECT new.sdkappid, 60, ",
+            floor_div!("new.start_s", "60"),
+            ", new.ended, new.result, new.call_type, 1 WHERE new.start_s IS NOT NULL \
+             ON CONFLICT DO UPDATE SET n = n + 1;\n",
+            "INSERT INTO call_counts (sdkappid, span, bucket, ended, result, call_type, n) \
+             SELECT new.sdkappid, 3600, ",
+            floor_div!("new.start_s", "3600"),
+            ", new.ended, new.result, new.call_type, 1 WHERE new.start_s IS NOT NULL \
+             ON CONFLICT DO UPDATE SET n = n + 1;\n"
+        )
+    };
+}
+
+/// Takes one from the count rows of the `old` row (a NULL start matches no bucket), deleting
+/// rows that reach zero so purged time ranges leave nothing behind.
+macro_rules! count_sub_old {
+    ($span:literal) => {
+        concat!(
+            "UPDATE call_counts SET n = n - 1 WHERE sdkappid = old.sdkappid AND span = ",
+            $span,
+            " AND bucket = ",
+            floor_div!("old.start_s", $span),
+            " AND ended = old.ended AND result = old.result AND call_type = old.call_type;\n",
+            "DELETE FROM call_counts WHERE sdkappid = old.sdkappid AND span = ",
+            $span,
+            " AND bucket = ",
+            floor_div!("old.start_s", $span),
+            " AND ended = old.ended AND result = old.result AND call_type = old.call_type \
+             AND n <= 0;\n"
+        )
+    };
+}
+
+/// Fills the empty `call_counts` from `calls`: minute buckets by one pass over `calls`, hour
+/// buckets from the minute buckets.
+macro_rules! backfill {
+    () => {
+        concat!(
+            "INSERT INTO call_counts (sdkappid, span, bucket, ended, result, call_type, n) \
+             SELECT sdkappid, 60, ",
+            floor_div!("start_s", "60"),
+            " AS b, ended, result, \
+             call_type, COUNT(*) FROM calls WHERE start_s IS NOT NULL \
+             GROUP BY sdkappid, b, ended, result, call_type;\n",
+            "INSERT INTO call_counts (sdkappid, span, bucket, ended, result, call_type, n) \
+             SELECT sdkappid, 3600, ",
+            floor_div!("bucket", "60"),
+            " AS b, ended, result, \
+             call_type, SUM(n) FROM call_counts WHERE span = 60 \
+             GROUP BY sdkappid, b, ended, result, call_type;\n"
+        )
+    };
+}
+
+/// Recomputes `call_counts` from `calls`. For the bulk loader, which drops the `calls` triggers
+/// (and indexes) while it loads and must then run this before recreating them.
+pub const REBUILD_CALL_COUNTS_SQL: &str = concat!("DELETE FROM call_counts;\n", backfill!());
+
+const MIGRATION_2: &str = concat!(
+    "
+    -- How many calls (with a start) fall in each time bucket, by the columns filters test:
+    -- `span` = 60 (minute buckets) or 3600 (hour buckets), `bucket` = floor(start_s / span).
+    -- Kept exact by the triggers below in the same transaction as every change of a calls row.
+    CREATE TABLE call_counts (
+        sdkappid  INTEGER NOT NULL,
+        span      INTEGER NOT NULL,
+        bucket    INTEGER NOT NULL,
+        ended     INTEGER NOT NULL,
+        result    TEXT    NOT NULL,
+        call_type TEXT    NOT NULL,
+        n         INTEGER NOT NULL,
+        PRIMARY KEY (sdkappid, span, bucket, ended, result, call_type)
+    ) WITHOUT ROWID;
+    ",
+    "CREATE TRIGGER calls_count_insert AFTER INSERT ON calls WHEN new.start_s IS NOT NULL BEGIN\n",
+    count_add_new!(),
+    "END;\n",
+    "CREATE TRIGGER calls_count_delete AFTER DELETE ON calls WHEN old.start_s IS NOT NULL BEGIN\n",
+    count_sub_old!("60"),
+    count_sub_old!("3600"),
+    "END;\n",
+    "CREATE TRIGGER calls_count_update AFTER UPDATE ON calls \
+     WHEN old.start_s IS NOT new.start_s OR old.ended IS NOT new.ended \
+     OR old.result IS NOT new.result OR old.call_type IS NOT new.call_type \
+     OR old.sdkappid IS NOT new.sdkappid BEGIN\n",
+    count_sub_old!("60"),
+    count_sub_old!("3600"),
+    count_add_new!(),
+    "END;\n",
+    backfill!()
+);
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -142,7 +142,7 @@ async fn reopening_a_current_database_applies_no_migration_and_keeps_its_version
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 #[tokio::test]
@@ -292,4 +292,228 @@ fn every_ingest_acknowledged_before_a_kill_9_is_there_after_restart() {
         }
         store.close().await.unwrap();
     });
+}
+
+/// The filter's total straight from `calls`, the way the store counted before `call_counts`.
+fn count_directly(conn: &Connection, q: &callrec_domain::RecordQuery) -> u64 {
+    use callrec_domain::ResultFilter;
+    let mut sql = String::from(
+        "SELECT COUNT(*) FROM calls WHERE sdkappid = ?1 AND start_s BETWEEN ?2 AND ?3",
+    );
+    let mut args: Vec<rusqlite::types::Value> = vec![
+        (q.sdkappid as i64).into(),
+        q.from_secs.into(),
+        q.to_secs.into(),
+    ];
+    if let Some(t) = q.call_type {
+        args.push(t.as_str().to_owned().into());
+        sql.push_str(&format!(" AND call_type = ?{}", args.len()));
+    }
+    match q.result {
+        ResultFilter::Ended => sql.push_str(" AND ended = 1"),
+        ResultFilter::Is(r) => {
+            args.push(r.as_str().to_owned().into());
+            sql.push_str(&format!(" AND result = ?{}", args.len()));
+        }
+    }
+    conn.query_row(&sql, rusqlite::params_from_iter(args.iter()), |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap() as u64
+}
+
+/// A `call_counts` row: app, span, bucket, ended, result, call type, n.
+type CountRow = (i64, i64, i64, i64, String, String, i64);
+
+/// `call_counts` as stored, and as recomputed from `calls`.
+fn counts_table_and_recomputed(conn: &Connection) -> (Vec<CountRow>, Vec<CountRow>) {
+    let read = |conn: &Connection| {
+        let mut stmt = conn
+            .prepare(
+                "SELECT sdkappid, span, bucket, ended, result, call_type, n FROM call_counts \
+                 ORDER BY 1, 2, 3, 4, 5, 6",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect::<Vec<_>>()
+    };
+    let stored = read(conn);
+    conn.execute_batch("SAVEPOINT recompute").unwrap();
+    conn.execute_batch(callrec_store_sqlite::REBUILD_CALL_COUNTS_SQL)
+        .unwrap();
+    let recomputed = read(conn);
+    conn.execute_batch("ROLLBACK TO recompute; RELEASE recompute")
+        .unwrap();
+    (stored, recomputed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filter_totals_equal_count_star_after_random_ingests_refolds_and_purges() {
+    use callrec_domain::{CallType, EventType, RecordQuery, ResultFilter};
+    use callrec_store_tests::fixtures::{OTHER_APP, Rng, ev, group_call};
+
+    let endings = [
+        "cancel",
+        "reject",
+        "not_answer",
+        "call_busy",
+        "normal_end",
+        "interrupt",
+        "ongoing",
+    ];
+    let filters = [
+        (ResultFilter::Ended, None),
+        (ResultFilter::Ended, Some(CallType::Group)),
+        (ResultFilter::Ended, Some(CallType::Single)),
+        (ResultFilter::Is(CallResult::NormalEnd), None),
+        (ResultFilter::Is(CallResult::Reject), Some(CallType::Single)),
+        (ResultFilter::Is(CallResult::Ongoing), None),
+        (ResultFilter::Is(CallResult::Cancel), None),
+    ];
+    for seed in [7_u64, 1234, 99_991] {
+        let mut rng = Rng::new(seed);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("callrec.db");
+        let store = SqliteStore::open(&path, TIMEOUTS).unwrap();
+        // Calls spread over 5 hours, starting at arbitrary milliseconds, so minute and hour
+        // edges fall everywhere. Some arrive event by event (the record changes result on each
+        // refold), some with an event before their start.
+        let span_ms: i64 = 5 * 3_600_000;
+        let base = T0 - 1_234_567;
+        let mut pieces: Vec<(u64, callrec_domain::Event)> = Vec::new();
+        for i in 0..400 {
+            let call = format!("s{seed}-c{i}");
+            let t = base + (rng.next_u64() % span_ms as u64) as i64;
+            let app = if rng.below(10) == 0 { OTHER_APP } else { APP };
+            let mut events = if rng.below(6) == 0 {
+                group_call(&call, t)
+            } else {
+                single_call_ending(&call, t, endings[rng.below(endings.len())])
+            };
+            if rng.below(8) == 0 {
+                // An event that arrives before the start (the row first has no start).
+                events.push(ev(&call, EventType::Hangup, "alice", t + 20_000));
+            }
+            pieces.extend(events.into_iter().map(|e| (app, e)));
+        }
+        rng.shuffle(&mut pieces);
+        let conn = Connection::open(&path).unwrap();
+        let check = |store_total: u64, q: &RecordQuery, what: &str| {
+            assert_eq!(
+                store_total,
+                count_directly(&conn, q),
+                "seed {seed}, {what}: {q:?}"
+            );
+        };
+        let mut purged_to = base - 1;
+        let mut rounds = 0;
+        while !pieces.is_empty() {
+            let n = (1 + rng.below(40)).min(pieces.len());
+            let batch: Vec<_> = pieces.drain(..n).collect();
+            for app in [APP, OTHER_APP] {
+                let events: Vec<_> = batch
+                    .iter()
+                    .filter(|(a, _)| *a == app)
+                    .map(|(_, e)| e.clone())
+                    .collect();
+                if !events.is_empty() {
+                    store.ingest(items(app, &events)).await.unwrap();
+                }
+            }
+            rounds += 1;
+            if rounds % 15 == 0 {
+                purged_to += (rng.next_u64() % 1_800_000) as i64;
+                store.purge_before(purged_to).await.unwrap();
+            }
+            if rounds % 3 != 0 {
+                continue;
+            }
+            for _ in 0..6 {
+                let (result, call_type) = filters[rng.below(filters.len())];
+                let secs = |ms: i64| ms.div_euclid(1000);
+                let a = secs(base) - 100 + (rng.next_u64() % (span_ms as u64 / 1000 + 200)) as i64;
+                let b = secs(base) - 100 + (rng.next_u64() % (span_ms as u64 / 1000 + 200)) as i64;
+                let (mut from, mut to) = (a.min(b), a.max(b));
+                match rng.below(4) {
+                    0 => from -= from.rem_euclid(60),
+                    1 => to += 59 - to.rem_euclid(3600),
+                    2 => (from, to) = (secs(base) - 10_000, secs(base + span_ms) + 10_000),
+                    _ => {}
+                }
+                let q = RecordQuery {
+                    sdkappid: if rng.below(5) == 0 { OTHER_APP } else { APP },
+                    from_secs: from,
+                    to_secs: to,
+                    result,
+                    call_type,
+                    offset: 0,
+                    limit: 1,
+                };
+                let page = store.filter_records(&q).await.unwrap();
+                check(page.total, &q, "total");
+            }
+        }
+        let (stored, recomputed) = counts_table_and_recomputed(&conn);
+        assert_eq!(stored, recomputed, "seed {seed}: call_counts drifted");
+        assert!(stored.iter().all(|row| row.6 > 0), "zero rows are deleted");
+        // Purging everything leaves no count rows behind.
+        store.purge_before(T0 + 1_000_000_000).await.unwrap();
+        let (stored, _) = counts_table_and_recomputed(&conn);
+        assert!(stored.is_empty(), "{stored:?}");
+        store.close().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn migration_2_backfills_call_counts_from_existing_calls() {
+    use callrec_domain::{RecordQuery, ResultFilter};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callrec.db");
+    let store = SqliteStore::open(&path, TIMEOUTS).unwrap();
+    for i in 0..50 {
+        let events = single_call_ending(&format!("c{i}"), T0 + i * 37_000, "normal_end");
+        store.ingest(items(APP, &events)).await.unwrap();
+    }
+    store.close().await.unwrap();
+    drop(store);
+    // Make it a version-1 database again: no counts table, no triggers.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER calls_count_insert; DROP TRIGGER calls_count_update; \
+         DROP TRIGGER calls_count_delete; DROP TABLE call_counts; PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path, TIMEOUTS).unwrap();
+    let q = RecordQuery {
+        sdkappid: APP,
+        from_secs: T0 / 1000 - 3600,
+        to_secs: T0 / 1000 + 7200,
+        result: ResultFilter::Ended,
+        call_type: None,
+        offset: 0,
+        limit: 10,
+    };
+    assert_eq!(store.filter_records(&q).await.unwrap().total, 50);
+    let conn = Connection::open(&path).unwrap();
+    let (stored, recomputed) = counts_table_and_recomputed(&conn);
+    assert!(!stored.is_empty());
+    assert_eq!(stored, recomputed);
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    store.close().await.unwrap();
 }
