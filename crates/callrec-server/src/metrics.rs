@@ -8,7 +8,7 @@
 //! `callrec_rate_limit_redis_errors_total` (failed or timed-out Redis calls).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -21,6 +21,9 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::error::ErrorCode;
+use crate::pipeline::Api;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -64,6 +67,49 @@ pub struct Metrics {
     store_duration: HistogramFamily<OpLabel>,
     rate_limit_backend: Family<BackendLabel, Counter>,
     rate_limit_redis_errors: Counter,
+    /// Handles of the hot series, created on first use (so a series appears in the exposition
+    /// exactly when it would with `get_or_create`), then used without the family's lock, label
+    /// allocation or hashing.
+    hot: HotHandles,
+}
+
+/// The API slots of [`HotHandles`]: the three APIs, then "unknown".
+const API_SLOTS: usize = Api::ALL.len() + 1;
+
+/// The store operations timed by [`TimedStore`].
+const STORE_OPS: [&str; 8] = [
+    "ingest",
+    "get_record",
+    "filter_records",
+    "participants",
+    "due_calls",
+    "call_events",
+    "purge_before",
+    "ping",
+];
+
+#[derive(Default)]
+struct HotHandles {
+    requests: [[OnceLock<Counter>; ErrorCode::ALL.len()]; API_SLOTS],
+    request_duration: [OnceLock<Histogram>; API_SLOTS],
+    events: [OnceLock<Counter>; 3],
+    store_duration: [OnceLock<Histogram>; STORE_OPS.len()],
+}
+
+fn api_slot(api: Option<Api>) -> usize {
+    match api {
+        Some(Api::GetRecordByCallId) => 0,
+        Some(Api::GetRecordsByFilter) => 1,
+        Some(Api::ReportEvents) => 2,
+        None => 3,
+    }
+}
+
+fn code_slot(code: ErrorCode) -> usize {
+    ErrorCode::ALL
+        .iter()
+        .position(|c| *c == code)
+        .unwrap_or_default()
 }
 
 impl std::fmt::Debug for Metrics {
@@ -139,7 +185,34 @@ impl Metrics {
             store_duration,
             rate_limit_backend,
             rate_limit_redis_errors,
+            hot: HotHandles::default(),
         }
+    }
+
+    /// Counts one `/v1/` request (`None`: an unknown API, labelled `unknown`) like
+    /// [`Metrics::observe_request`], through cached handles.
+    pub fn observe_api_request(&self, api: Option<Api>, code: ErrorCode, seconds: f64) {
+        let slot = api_slot(api);
+        let label = api.map_or("unknown", Api::label);
+        self.hot.requests[slot][code_slot(code)]
+            .get_or_init(|| {
+                self.requests
+                    .get_or_create(&RequestLabels {
+                        api: label.to_owned(),
+                        error_code: code.as_u32().to_string(),
+                    })
+                    .clone()
+            })
+            .inc();
+        self.hot.request_duration[slot]
+            .get_or_init(|| {
+                self.request_duration
+                    .get_or_create(&ApiLabel {
+                        api: label.to_owned(),
+                    })
+                    .clone()
+            })
+            .observe(seconds);
     }
 
     /// Counts one API request.
@@ -159,14 +232,18 @@ impl Metrics {
 
     /// Counts `n` reported events with one outcome.
     pub fn count_events(&self, outcome: EventOutcome, n: u64) {
-        let outcome = match outcome {
-            EventOutcome::Accepted => "accepted",
-            EventOutcome::Duplicate => "duplicate",
-            EventOutcome::Rejected => "rejected",
+        let (slot, outcome) = match outcome {
+            EventOutcome::Accepted => (0, "accepted"),
+            EventOutcome::Duplicate => (1, "duplicate"),
+            EventOutcome::Rejected => (2, "rejected"),
         };
-        self.events
-            .get_or_create(&OutcomeLabel {
-                outcome: outcome.to_owned(),
+        self.hot.events[slot]
+            .get_or_init(|| {
+                self.events
+                    .get_or_create(&OutcomeLabel {
+                        outcome: outcome.to_owned(),
+                    })
+                    .clone()
             })
             .inc_by(n);
     }
@@ -185,10 +262,19 @@ impl Metrics {
         self.rate_limit_redis_errors.inc();
     }
 
-    fn observe_store(&self, op: &str, started: Instant) {
-        self.store_duration
-            .get_or_create(&OpLabel { op: op.to_owned() })
-            .observe(started.elapsed().as_secs_f64());
+    fn observe_store(&self, op: &'static str, started: Instant) {
+        let seconds = started.elapsed().as_secs_f64();
+        let family = || {
+            self.store_duration
+                .get_or_create(&OpLabel { op: op.to_owned() })
+                .clone()
+        };
+        match STORE_OPS.iter().position(|o| *o == op) {
+            Some(i) => self.hot.store_duration[i]
+                .get_or_init(family)
+                .observe(seconds),
+            None => family().observe(seconds),
+        }
     }
 
     /// The Prometheus text exposition.
@@ -289,14 +375,26 @@ mod tests {
         let m = Metrics::new();
         m.observe_request("get_record_by_callId", 70001, 0.01);
         m.count_events(EventOutcome::Accepted, 3);
+        m.observe_api_request(
+            Some(Api::GetRecordByCallId),
+            ErrorCode::InvalidRequest,
+            0.01,
+        );
+        m.observe_api_request(None, ErrorCode::InvalidRequest, 0.01);
+        m.count_events(EventOutcome::Accepted, 2);
         let text = m.render();
         assert!(
+            text.contains(r#"callrec_requests_total{api="unknown",error_code="70001"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"callrec_events_total{outcome="accepted"} 5"#));
+        assert!(!text.contains(r#"outcome="duplicate""#));
+        assert!(
             text.contains(
-                r#"callrec_requests_total{api="get_record_by_callId",error_code="70001"} 1"#
+                r#"callrec_requests_total{api="get_record_by_callId",error_code="70001"} 2"#
             ),
             "{text}"
         );
-        assert!(text.contains(r#"callrec_events_total{outcome="accepted"} 3"#));
         assert!(text.contains("callrec_request_duration_seconds_bucket"));
         assert!(text.contains("callrec_store_operation_duration_seconds"));
         m.count_rate_limit_decision("redis");

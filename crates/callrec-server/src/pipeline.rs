@@ -7,6 +7,7 @@
 //! after authentication, authorization and rate limiting passed, with a size limit. The whole
 //! request (including reading the body) has a 3-second deadline (101001).
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -119,15 +120,30 @@ fn parse_decimal<T: std::str::FromStr>(text: &str) -> Option<T> {
 /// once; other parameters are ignored. Any failure is 70001 naming the parameter.
 pub fn parse_query(raw: Option<&str>) -> Result<ApiQuery, ApiError> {
     const NAMES: [&str; 5] = ["sdkappid", "identifier", "usersig", "random", "contenttype"];
-    let mut values: [Option<String>; 5] = Default::default();
-    for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+    let mut values: [Option<Cow<'_, str>>; 5] = Default::default();
+    // Split exactly as `form_urlencoded::parse` does (on `&`, skipping empty pairs, name and
+    // value at the first `=`); a pair without `%` or `+` decodes to itself, so it is borrowed as
+    // is, and only the others go through the decoder.
+    for pair in raw.unwrap_or("").split('&') {
+        if pair.is_empty() {
+            continue;
+        }
+        let (name, value) = if pair.bytes().any(|b| b == b'%' || b == b'+') {
+            match form_urlencoded::parse(pair.as_bytes()).next() {
+                Some(decoded) => decoded,
+                None => continue,
+            }
+        } else {
+            let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (Cow::Borrowed(n), Cow::Borrowed(v))
+        };
         if let Some(i) = NAMES.iter().position(|n| *n == name) {
             if values[i].is_some() {
                 return Err(ApiError::invalid(format!(
                     "query parameter {name} appears more than once"
                 )));
             }
-            values[i] = Some(value.into_owned());
+            values[i] = Some(value);
         }
     }
     let mut take = |i: usize| {
@@ -139,11 +155,11 @@ pub fn parse_query(raw: Option<&str>) -> Result<ApiQuery, ApiError> {
     let sdkappid = parse_decimal::<u64>(&sdkappid_text).ok_or_else(|| {
         ApiError::invalid("query parameter sdkappid must be a decimal unsigned 64-bit integer")
     })?;
-    let identifier = take(1)?;
+    let identifier = take(1)?.into_owned();
     if identifier.is_empty() {
         return Err(ApiError::invalid("query parameter identifier is empty"));
     }
-    let usersig = take(2)?;
+    let usersig = take(2)?.into_owned();
     if usersig.is_empty() {
         return Err(ApiError::invalid("query parameter usersig is empty"));
     }
@@ -166,7 +182,12 @@ pub fn parse_query(raw: Option<&str>) -> Result<ApiQuery, ApiError> {
 
 /// A fresh request id: 128 random bits as 32 lowercase hex digits.
 pub fn new_request_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bits = rand::random::<u128>();
+    (0..32)
+        .rev()
+        .map(|i| char::from(HEX[((bits >> (i * 4)) & 0xf) as usize]))
+        .collect()
 }
 
 /// The handler of every `/v1/` path.
@@ -186,12 +207,7 @@ pub async fn handle_api(State(state): State<AppState>, req: Request<Body>) -> Re
     let (code, body) = match &result {
         Ok(data) => (
             ErrorCode::Success,
-            wire::envelope(
-                ErrorCode::Success,
-                ErrorCode::Success.default_message(),
-                &request_id,
-                Some(data),
-            ),
+            wire::success_envelope(&request_id, data),
         ),
         Err(e) => (e.code, e.to_envelope(&request_id)),
     };
@@ -199,7 +215,7 @@ pub async fn handle_api(State(state): State<AppState>, req: Request<Body>) -> Re
     let elapsed = started.elapsed();
     state
         .metrics
-        .observe_request(api_label, code.as_u32(), elapsed.as_secs_f64());
+        .observe_api_request(api, code, elapsed.as_secs_f64());
     tracing::info!(
         request_id = %request_id,
         sdkappid,
@@ -351,6 +367,44 @@ mod tests {
             assert_eq!(code, ErrorCode::InvalidRequest, "{to}");
             assert!(msg.contains(name), "{to}: {msg}");
         }
+    }
+
+    #[test]
+    fn encoded_pairs_decode_like_form_urlencoded() {
+        for q in [
+            "sdkappid=1400000001&identifier=a%2Bb+c&usersig=x%3D%3D&random=99&contenttype=json",
+            "%73dkappid=1400000001&identifier=adm&&usersig=abc&random=99&contenttype=json&",
+            "sdkappid=1400000001&identifier=x=y&usersig=abc&random=99&contenttype=json&flag",
+            "sdkappid=1400000001&identifier=%FF%FE&usersig=a+b&random=99&contenttype=js%6Fn",
+        ] {
+            let got = parse_query(Some(q)).unwrap();
+            let want: std::collections::HashMap<String, String> =
+                form_urlencoded::parse(q.as_bytes())
+                    .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                    .collect();
+            assert_eq!(want["identifier"], got.identifier, "{q}");
+            assert_eq!(want["usersig"], got.usersig, "{q}");
+        }
+        let q = parse_query(Some(
+            "sdkappid=1400000001&identifier=a%2Bb+c&usersig=x%3D%3D&random=99&contenttype=json",
+        ))
+        .unwrap();
+        assert_eq!(q.identifier, "a+b c");
+        assert_eq!(q.usersig, "x==");
+        let q = parse_query(Some(
+            "sdkappid=1400000001&identifier=x=y&usersig=%FF&random=99&contenttype=json",
+        ))
+        .unwrap();
+        assert_eq!(q.identifier, "x=y");
+        assert_eq!(q.usersig, "\u{fffd}");
+        let (code, msg) = code_of(&format!("{GOOD}&%73dkappid=1"));
+        assert_eq!(code, ErrorCode::InvalidRequest);
+        assert!(msg.contains("sdkappid"), "{msg}");
+        let (code, msg) = code_of(&GOOD.replace("usersig=abc", "usersig="));
+        assert_eq!(code, ErrorCode::InvalidRequest);
+        assert!(msg.contains("usersig"), "{msg}");
+        let (code, _) = code_of(&GOOD.replace("usersig=abc", "usersig"));
+        assert_eq!(code, ErrorCode::InvalidRequest);
     }
 
     #[test]

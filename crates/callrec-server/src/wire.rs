@@ -38,6 +38,69 @@ pub fn envelope<T: Serialize>(
     serde_json::to_string(&env).unwrap_or_default()
 }
 
+/// Appends `s` as a JSON string exactly as `serde_json` writes it (it escapes only `"`, `\\` and
+/// control characters; those rare strings go through `serde_json` itself).
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        // Serializing a string cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    }
+}
+
+fn push_int(out: &mut String, n: impl std::fmt::Display) {
+    use std::fmt::Write as _;
+    // Writing into a String cannot fail.
+    let _ = write!(out, "{n}");
+}
+
+/// Renders the success envelope of `data`: the same text as
+/// `envelope(ErrorCode::Success, "Success", request_id, Some(data))`, with records written
+/// straight into one pre-sized buffer.
+pub fn success_envelope(request_id: &str, data: &ResponseData) -> String {
+    let records = match data {
+        ResponseData::Record(_) => 1,
+        ResponseData::Filter(f) => f.call_record_list.len(),
+        ResponseData::Report(_) => {
+            return envelope(
+                ErrorCode::Success,
+                ErrorCode::Success.default_message(),
+                request_id,
+                Some(data),
+            );
+        }
+    };
+    let mut out = String::with_capacity(128 + 320 * records);
+    out.push_str("{\"errorCode\":0,\"errorMessage\":");
+    push_json_str(&mut out, ErrorCode::Success.default_message());
+    out.push_str(",\"requestId\":");
+    push_json_str(&mut out, request_id);
+    out.push_str(",\"data\":");
+    match data {
+        ResponseData::Record(r) => r.write_json(&mut out),
+        ResponseData::Filter(f) => {
+            out.push_str("{\"totalNum\":");
+            push_int(&mut out, f.total_num);
+            out.push_str(",\"page\":");
+            push_int(&mut out, f.page);
+            out.push_str(",\"callRecordList\":[");
+            for (i, r) in f.call_record_list.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                r.write_json(&mut out);
+            }
+            out.push_str("]}");
+        }
+        ResponseData::Report(_) => {}
+    }
+    out.push('}');
+    out
+}
+
 /// A call record as v1 shows it (fields in the documented order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,6 +117,42 @@ pub struct WireRecord {
     call_type: &'static str,
     call_result: &'static str,
     callees: Vec<String>,
+}
+
+impl WireRecord {
+    /// Appends the record's JSON (the text `serde_json` writes for it).
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"callId\":");
+        push_json_str(out, &self.call_id);
+        out.push_str(",\"sdkAppId\":");
+        push_int(out, self.sdk_app_id);
+        out.push_str(",\"mediaType\":");
+        push_json_str(out, self.media_type);
+        out.push_str(",\"roomId\":");
+        push_json_str(out, &self.room_id);
+        out.push_str(",\"startCallTs\":");
+        push_int(out, self.start_call_ts);
+        out.push_str(",\"acceptTs\":");
+        push_int(out, self.accept_ts);
+        out.push_str(",\"endTs\":");
+        push_int(out, self.end_ts);
+        out.push_str(",\"caller\":");
+        push_json_str(out, &self.caller);
+        out.push_str(",\"totalUserNumber\":");
+        push_int(out, self.total_user_number);
+        out.push_str(",\"callType\":");
+        push_json_str(out, self.call_type);
+        out.push_str(",\"callResult\":");
+        push_json_str(out, self.call_result);
+        out.push_str(",\"callees\":[");
+        for (i, c) in self.callees.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_json_str(out, c);
+        }
+        out.push_str("]}");
+    }
 }
 
 impl From<&Record> for WireRecord {
@@ -327,6 +426,57 @@ mod tests {
             envelope(ErrorCode::Success, "Success", "ab", Some(&data)),
             r#"{"errorCode":0,"errorMessage":"Success","requestId":"ab","data":{"accepted":1,"duplicates":0,"rejected":[]}}"#
         );
+    }
+
+    #[test]
+    fn success_envelope_matches_serde_json_exactly() {
+        let odd = Record {
+            call_id: "q\"uo\\te\u{1}\n\t/é\u{7f}😀".into(),
+            sdkappid: u64::MAX,
+            media_type: MediaType::Audio,
+            room_id: String::new(),
+            start_ms: -1_500,
+            accept_ms: None,
+            end_ms: Some(i64::MAX),
+            caller: "<script>".into(),
+            call_type: CallType::Group,
+            result: CallResult::Ongoing,
+            callees: vec![],
+        };
+        let mut plain = odd.clone();
+        plain.call_id = "2ae7d549-c441-4a9b-87c0-61810fe19582".into();
+        plain.callees = vec!["bob".into(), "c\u{0}d".into(), String::new()];
+        let datas = [
+            ResponseData::Record(WireRecord::from(&odd)),
+            ResponseData::Record(WireRecord::from(&plain)),
+            ResponseData::Filter(FilterData {
+                total_num: 7,
+                page: 3,
+                call_record_list: vec![],
+            }),
+            ResponseData::Filter(FilterData {
+                total_num: u64::MAX,
+                page: 1,
+                call_record_list: vec![WireRecord::from(&plain), WireRecord::from(&odd)],
+            }),
+            ResponseData::Report(ReportData {
+                accepted: 1,
+                duplicates: 2,
+                rejected: vec![RejectedEvent {
+                    index: 0,
+                    error_code: 70001,
+                    error_message: "events[0]: \"x\"".into(),
+                }],
+            }),
+        ];
+        for data in &datas {
+            for id in ["0123456789abcdef0123456789abcdef", "a\"b"] {
+                assert_eq!(
+                    success_envelope(id, data),
+                    envelope(ErrorCode::Success, "Success", id, Some(data))
+                );
+            }
+        }
     }
 
     #[test]
