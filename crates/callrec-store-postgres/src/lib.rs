@@ -12,6 +12,9 @@
 //! - **Partitions.** `calls` and `events` are partitioned by the UTC day of the call's age
 //!   (start, or first event while unstarted); filter queries carry the day range so only those
 //!   partitions are read, and retention drops whole days (see `schema.rs`).
+//! - **Totals.** `totalNum` of a filter query comes from `call_counts`, per-hour counts kept in
+//!   the writers' transactions, plus an exact count of the partial hours at the range's edges
+//!   (see `counts.rs`); the writers also `ANALYZE` the day partitions they fill (see `Growth`).
 //! - **Jobs on many nodes.** [`Store::due_calls`] *claims* what it returns: each due call is
 //!   leased to the calling node for [`PgOptions::lease_ms`] (in the caller's clock, `now_ms`), so
 //!   while the lease runs no other node is handed the same due item (`FOR UPDATE SKIP LOCKED`
@@ -25,6 +28,7 @@
 //! The connection URL is never logged (it may carry a password).
 
 mod codec;
+mod counts;
 mod error;
 mod schema;
 mod writer;
@@ -50,6 +54,7 @@ use crate::codec::{
     EVENT_COLUMNS, RECORD_COLUMNS, app_from_sql, app_to_sql, day_of_ms, day_of_secs,
     event_from_row, fnv64, participants_from_row, record_from_row,
 };
+use crate::counts::{BUCKETS_PER_DAY, bucket_sql, split};
 use crate::error::{closed, map_err, pool_err};
 use crate::schema::{Partitions, lock_id};
 use crate::writer::{Counters, Job, Shared};
@@ -160,6 +165,14 @@ fn filter_where(q: &RecordQuery) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) 
         Box::new(q.from_secs),
         Box::new(q.to_secs),
     ];
+    sql.push_str(&shape_where(q, &mut params));
+    (sql, params)
+}
+
+/// The call type / result part of a filter (` AND …`), on columns `calls` and `call_counts`
+/// share; its parameters are appended to `params`.
+fn shape_where(q: &RecordQuery, params: &mut Vec<Box<dyn ToSql + Sync + Send>>) -> String {
+    let mut sql = String::new();
     if let Some(t) = q.call_type {
         params.push(Box::new(t.as_str()));
         sql.push_str(&format!(" AND call_type = ${}", params.len()));
@@ -171,6 +184,35 @@ fn filter_where(q: &RecordQuery) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) 
             params.push(Box::new(r.as_str()));
             sql.push_str(&format!(" AND result = ${}", params.len()));
         }
+    }
+    sql
+}
+
+/// The exact number of calls matching `q` (see `counts.rs`): the maintained counts of the
+/// whole hours inside the start range, plus the matching rows of the partial hours at its
+/// edges. The statement's shape depends only on the filter's shape, not on the range.
+fn count_query(q: &RecordQuery) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+    let sp = split(q.from_secs, q.to_secs);
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(app_to_sql(q.sdkappid))];
+    let shape = shape_where(q, &mut params);
+    let mut next = |v: Box<dyn ToSql + Sync + Send>| {
+        params.push(v);
+        params.len()
+    };
+    let (b1, b2) = (next(Box::new(sp.buckets.0)), next(Box::new(sp.buckets.1)));
+    let mut sql = format!(
+        "SELECT (SELECT COALESCE(sum(n), 0) FROM call_counts WHERE sdkappid = $1 \
+         AND bucket BETWEEN ${b1} AND ${b2}{shape})::int8"
+    );
+    for (lo, hi) in sp.exact {
+        let d1 = next(Box::new(day_of_secs(lo)));
+        let d2 = next(Box::new(day_of_secs(hi)));
+        let s1 = next(Box::new(lo));
+        let s2 = next(Box::new(hi));
+        sql.push_str(&format!(
+            " + (SELECT count(*) FROM calls WHERE sdkappid = $1 AND part_day BETWEEN ${d1} \
+             AND ${d2} AND start_s BETWEEN ${s1} AND ${s2}{shape})"
+        ));
     }
     (sql, params)
 }
@@ -263,6 +305,8 @@ impl PgStore {
             salt,
             partitions: Partitions::new(salt),
             counters: Counters::default(),
+            slot_base: (random_node_id() & 0xffff) as i32,
+            growth: writer::Growth::default(),
         });
         let today = day_of_ms(system_now_ms());
         shared
@@ -274,7 +318,7 @@ impl PgStore {
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let tasks = (0..options.writers.max(1))
-            .map(|_| tokio::spawn(writer::run_writer(Arc::clone(&shared), Arc::clone(&rx))))
+            .map(|i| tokio::spawn(writer::run_writer(Arc::clone(&shared), Arc::clone(&rx), i)))
             .collect();
         tracing::info!(schema = %schema, "postgres store connected");
         Ok(PgStore {
@@ -341,13 +385,24 @@ impl PgStore {
         let mut dropped_days = Vec::new();
         for p in parts.iter().filter(|p| p.day < cutoff_day) {
             if p.attached {
-                client
-                    .batch_execute(&format!(
-                        "ALTER TABLE {} DETACH PARTITION \"{}\"",
-                        p.table, p.name
-                    ))
+                // The day's counts go in the same transaction as its calls.
+                let tx = client.transaction().await.map_err(map_err)?;
+                tx.batch_execute(&format!(
+                    "ALTER TABLE {} DETACH PARTITION \"{}\"",
+                    p.table, p.name
+                ))
+                .await
+                .map_err(map_err)?;
+                if p.table == "calls" {
+                    let first = i64::from(p.day) * BUCKETS_PER_DAY;
+                    tx.execute(
+                        "DELETE FROM call_counts WHERE bucket BETWEEN $1 AND $2",
+                        &[&first, &(first + BUCKETS_PER_DAY - 1)],
+                    )
                     .await
                     .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)?;
             }
             let tx = client.transaction().await.map_err(map_err)?;
             let n: i64 = tx
@@ -399,14 +454,24 @@ impl PgStore {
             // Re-checked under the locks: a start may have arrived meanwhile.
             let row = tx
                 .query_one(
-                    "WITH v AS (DELETE FROM calls WHERE part_day = $1 \
-                       AND COALESCE(start_ms, first_event_ms) < $2 \
-                       AND (sdkappid, call_id) IN (SELECT * FROM unnest($3::int8[], $4::text[])) \
-                       RETURNING sdkappid, call_id), \
-                     e AS (DELETE FROM events ev USING v WHERE ev.part_day = $1 \
-                       AND ev.sdkappid = v.sdkappid AND ev.call_id = v.call_id RETURNING 1) \
-                     SELECT (SELECT count(*) FROM v), (SELECT count(*) FROM e)",
-                    &[&cutoff_day, &cutoff_ms, &apps, &ids],
+                    &format!(
+                        "WITH v AS (DELETE FROM calls WHERE part_day = $1 \
+                           AND COALESCE(start_ms, first_event_ms) < $2 \
+                           AND (sdkappid, call_id) IN \
+                             (SELECT * FROM unnest($3::int8[], $4::text[])) \
+                           RETURNING sdkappid, call_id, start_s, ended, result, call_type), \
+                         e AS (DELETE FROM events ev USING v WHERE ev.part_day = $1 \
+                           AND ev.sdkappid = v.sdkappid AND ev.call_id = v.call_id RETURNING 1), \
+                         c AS (INSERT INTO call_counts \
+                             (sdkappid, bucket, ended, result, call_type, slot, n) \
+                           SELECT sdkappid, {}, ended, result, call_type, $5, -count(*) FROM v \
+                           WHERE start_s IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5 \
+                           ON CONFLICT (sdkappid, bucket, ended, result, call_type, slot) \
+                           DO UPDATE SET n = call_counts.n + excluded.n) \
+                         SELECT (SELECT count(*) FROM v), (SELECT count(*) FROM e)",
+                        bucket_sql("start_s")
+                    ),
+                    &[&cutoff_day, &cutoff_ms, &apps, &ids, &self.shared.slot(0)],
                 )
                 .await
                 .map_err(map_err)?;
@@ -461,6 +526,7 @@ impl Store for PgStore {
     async fn filter_records(&self, q: &RecordQuery) -> Result<RecordPage, StoreError> {
         let (where_, mut params) = filter_where(q);
         let n = params.len();
+        let (count_sql, count_params) = count_query(q);
         let mut client = self.client().await?;
         // One snapshot for the count and the page.
         let tx = client
@@ -470,10 +536,7 @@ impl Store for PgStore {
             .start()
             .await
             .map_err(map_err)?;
-        let count_stmt = tx
-            .prepare_cached(&format!("SELECT count(*) FROM calls WHERE {where_}"))
-            .await
-            .map_err(map_err)?;
+        let count_stmt = tx.prepare_cached(&count_sql).await.map_err(map_err)?;
         let page_stmt = tx
             .prepare_cached(&page_sql(&where_, n))
             .await
@@ -481,9 +544,9 @@ impl Store for PgStore {
         params.push(Box::new(i64::from(q.limit)));
         params.push(Box::new(i64::try_from(q.offset).unwrap_or(i64::MAX)));
         let page_params = refs(&params);
-        let count_params = &page_params[..n];
+        let count_params = refs(&count_params);
         let (count, page) = futures::future::try_join(
-            tx.query_one(&count_stmt, count_params),
+            tx.query_one(&count_stmt, &count_params),
             tx.query(&page_stmt, &page_params),
         )
         .await

@@ -93,6 +93,24 @@ const MIGRATIONS: &[&str] = &[
         value BIGINT NOT NULL
     );
     "#,
+    // 2: call_counts, the maintained totals of get_records_by_filter (see `counts.rs`).
+    r#"
+    CREATE TABLE call_counts (
+        sdkappid  BIGINT  NOT NULL,
+        bucket    BIGINT  NOT NULL,       -- floor(start_s / 3600): the start's UTC hour
+        ended     BOOLEAN NOT NULL,
+        result    TEXT    NOT NULL,
+        call_type TEXT    NOT NULL,
+        slot      INTEGER NOT NULL,       -- spreads concurrent writers over separate rows
+        n         BIGINT  NOT NULL,
+        PRIMARY KEY (sdkappid, bucket, ended, result, call_type, slot)
+    );
+    INSERT INTO call_counts (sdkappid, bucket, ended, result, call_type, slot, n)
+    SELECT sdkappid, div(start_s - mod(mod(start_s, 3600) + 3600, 3600), 3600), ended, result,
+           call_type, 0, count(*)
+    FROM calls WHERE start_s IS NOT NULL
+    GROUP BY 1, 2, 3, 4, 5;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -20,7 +20,7 @@
 //! takes at most [`MAX_BATCH_CALLS`] locks (more only if one report alone names more calls), to
 //! stay well inside PostgreSQL's lock table (`max_locks_per_transaction` × connections).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -32,8 +32,9 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 
 use crate::codec::{EVENT_COLUMNS, app_from_sql, day_of_ms, event_body, event_from_row, fnv64};
+use crate::counts::{Deltas, SLOTS, UPSERT_SQL};
 use crate::error::{is_missing_partition, is_retryable, map_err, pool_err};
-use crate::schema::Partitions;
+use crate::schema::{Partitions, partition_name};
 
 /// Most events one group-commit transaction takes (a single larger job still runs whole).
 pub(crate) const MAX_BATCH_ITEMS: usize = 5_000;
@@ -69,6 +70,77 @@ pub(crate) struct Shared {
     pub(crate) salt: u64,
     pub(crate) partitions: Partitions,
     pub(crate) counters: Counters,
+    /// This store's first `call_counts` slot (random); writer `i` uses `slot_base + i`.
+    pub(crate) slot_base: i32,
+    /// Rows added to each day's `calls` partition since this node last analyzed it.
+    pub(crate) growth: Growth,
+}
+
+/// Keeps the planner statistics of the `calls` partitions that are being filled current.
+///
+/// A day partition is created empty, and a plan made while it is empty (every prepared
+/// statement's generic plan, cached per connection) may probe it through a filter index with
+/// `call_id` as a non-leading key: free while it is empty, a scan of the whole day once it holds
+/// tens of thousands of calls. Such plans are only replaced when the partition's statistics
+/// change, and autovacuum may be off, slow, or not have reached a partition being bulk-loaded
+/// (a backfill over several days). So the writers count the rows they add per day and
+/// `ANALYZE` a partition in the background whenever it has grown by half since (from 200
+/// rows on): a few times per partition, each invalidating the stale plans.
+#[derive(Debug, Default)]
+pub(crate) struct Growth {
+    days: Arc<std::sync::Mutex<GrowthMap>>,
+}
+
+/// day → (rows at the last ANALYZE, rows added since, an ANALYZE is running).
+type GrowthMap = HashMap<i32, (u64, u64, bool)>;
+
+impl Growth {
+    /// Notes `added` new rows per day; starts a background ANALYZE of each day that grew
+    /// enough.
+    fn note(&self, pool: &Pool, added: &BTreeMap<i32, u64>) {
+        let mut due = Vec::new();
+        {
+            let mut days = self
+                .days
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (day, n) in added {
+                let e = days.entry(*day).or_default();
+                e.1 += n;
+                if !e.2 && e.1 >= 200.max(e.0 / 2) {
+                    e.2 = true;
+                    due.push((*day, e.0 + e.1));
+                }
+            }
+        }
+        for (day, total) in due {
+            let (pool, days) = (pool.clone(), Arc::clone(&self.days));
+            tokio::spawn(async move {
+                let name = partition_name("calls", day);
+                let done = match pool.get().await {
+                    Ok(client) => client
+                        .batch_execute(&format!("ANALYZE \"{name}\""))
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let mut days = days
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let e = days.entry(day).or_default();
+                e.2 = false;
+                match done {
+                    Ok(()) => {
+                        tracing::debug!(partition = %name, rows = total, "analyzed partition");
+                        e.1 = (e.0 + e.1).saturating_sub(total);
+                        e.0 = total;
+                    }
+                    // Dropped meanwhile, or no connection: tried again on the next growth.
+                    Err(error) => tracing::debug!(partition = %name, %error, "analyze failed"),
+                }
+            });
+        }
+    }
 }
 
 impl Shared {
@@ -79,6 +151,12 @@ impl Shared {
             &app.to_le_bytes(),
             call_id.as_bytes(),
         ]) as i64
+    }
+
+    /// The `call_counts` slot of writer `i` (see `counts.rs`).
+    pub(crate) fn slot(&self, i: usize) -> i32 {
+        let i = i32::try_from(i % SLOTS as usize).unwrap_or(0);
+        (self.slot_base.rem_euclid(SLOTS) + i) % SLOTS
     }
 }
 
@@ -104,7 +182,12 @@ impl Fail {
 }
 
 /// A writer task: serves batches until the queue is closed and drained.
-pub(crate) async fn run_writer(shared: Arc<Shared>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+pub(crate) async fn run_writer(
+    shared: Arc<Shared>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    index: usize,
+) {
+    let slot = shared.slot(index);
     loop {
         let batch = {
             let mut rx = rx.lock().await;
@@ -134,14 +217,14 @@ pub(crate) async fn run_writer(shared: Arc<Shared>, rx: Arc<Mutex<mpsc::Receiver
             }
             batch
         };
-        commit_batch(&shared, batch).await;
+        commit_batch(&shared, batch, slot).await;
     }
     tracing::debug!("postgres writer stopped");
 }
 
-async fn commit_batch(shared: &Shared, batch: Vec<Job>) {
+async fn commit_batch(shared: &Shared, batch: Vec<Job>, slot: i32) {
     let (jobs, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.items, j.reply)).unzip();
-    match ingest_all(shared, &jobs).await {
+    match ingest_all(shared, &jobs, slot).await {
         Ok(outcomes) => {
             shared.counters.transactions.fetch_add(1, Ordering::Relaxed);
             shared
@@ -170,6 +253,7 @@ async fn commit_batch(shared: &Shared, batch: Vec<Job>) {
 async fn ingest_all(
     shared: &Shared,
     jobs: &[Vec<IngestItem>],
+    count_slot: i32,
 ) -> Result<Vec<Vec<IngestOutcome>>, StoreError> {
     let days: Vec<i32> = jobs
         .iter()
@@ -202,7 +286,7 @@ async fn ingest_all(
         .collect();
     let mut attempt = 0;
     let accepted = loop {
-        match in_transaction(shared, &inputs, false).await {
+        match in_transaction(shared, &inputs, false, count_slot).await {
             Ok(accepted) => break accepted,
             Err(Fail::Pg(e)) if attempt < RETRIES && is_retryable(&e) => {
                 attempt += 1;
@@ -241,6 +325,7 @@ pub(crate) async fn in_transaction(
     shared: &Shared,
     inputs: &[CallInput<'_>],
     force_refold: bool,
+    slot: i32,
 ) -> Result<Vec<usize>, Fail> {
     let mut client = shared
         .pool
@@ -248,9 +333,18 @@ pub(crate) async fn in_transaction(
         .await
         .map_err(|e| Fail::Store(pool_err(e)))?;
     let tx = client.transaction().await?;
-    let accepted = apply_calls(&tx, shared, inputs, force_refold).await?;
+    let accepted = apply_calls(&tx, shared, inputs, force_refold, slot).await?;
     tx.commit().await?;
     Ok(accepted)
+}
+
+/// A call's row as the lookup found it.
+struct Stored {
+    day: i32,
+    start_s: Option<i64>,
+    ended: bool,
+    result: Option<String>,
+    call_type: Option<String>,
 }
 
 /// The new state of one call's row.
@@ -276,7 +370,14 @@ struct CallRow {
 
 type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
 
-const LOOKUP_SQL: &str = "SELECT part_day FROM calls WHERE sdkappid = $1 AND call_id = $2";
+// One statement per app for the whole batch: a single plan and executor start-up instead of
+// one per call. The LATERAL … LIMIT keeps it a loop of index probes per call id (a plain
+// `call_id = ANY($2)` or a join gets planned as sequential scans of every day partition once
+// the batch is large). Also returns what the call is counted under (`counts.rs`); LIMIT 2 still
+// shows a duplicate row.
+const LOOKUP_SQL: &str = "SELECT k.id, c.part_day, c.start_s, c.ended, c.result, c.call_type \
+     FROM unnest($2::text[]) AS k(id) CROSS JOIN LATERAL (SELECT part_day, start_s, ended, \
+     result, call_type FROM calls WHERE sdkappid = $1 AND call_id = k.id LIMIT 2) c";
 const MOVE_EVENTS_SQL: &str = "UPDATE events SET part_day = $4 \
      WHERE sdkappid = $1 AND call_id = $2 AND part_day = $3";
 const INSERT_EVENTS_SQL: &str = "INSERT INTO events \
@@ -303,6 +404,7 @@ async fn apply_calls(
     shared: &Shared,
     inputs: &[CallInput<'_>],
     force_refold: bool,
+    slot: i32,
 ) -> Result<Vec<usize>, Fail> {
     if inputs.is_empty() {
         return Ok(Vec::new());
@@ -320,16 +422,41 @@ async fn apply_calls(
     )
     .await?;
 
-    // 2. Where each call lives now, then all its events (pipelined: one round trip each).
+    // 2. Where each call lives now (one statement per app), then all its events (pipelined:
+    // one round trip each).
+    let mut by_app: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+    for c in inputs {
+        by_app.entry(c.app).or_default().push(c.call_id);
+    }
     let lookup = tx.prepare_cached(LOOKUP_SQL).await?;
+    let lookup = &lookup;
     let found = futures::future::try_join_all(
-        inputs
+        by_app
             .iter()
-            .map(|c| async { tx.query(&lookup, &[&c.app, &c.call_id]).await }),
+            .map(|(app, ids)| async move { tx.query(lookup, &[app, ids]).await }),
     )
     .await?;
+    let mut stored: HashMap<(i64, &str), Vec<Stored>> = HashMap::new();
+    for ((app, _), rows) in by_app.iter().zip(&found) {
+        for r in rows {
+            stored
+                .entry((*app, r.get::<_, &str>(0)))
+                .or_default()
+                .push(Stored {
+                    day: r.get(1),
+                    start_s: r.get(2),
+                    ended: r.get(3),
+                    result: r.get(4),
+                    call_type: r.get(5),
+                });
+        }
+    }
     let mut old_days = Vec::with_capacity(inputs.len());
-    for (c, rows) in inputs.iter().zip(&found) {
+    let mut deltas = Deltas::default();
+    for c in inputs {
+        let rows = stored
+            .get(&(c.app, c.call_id))
+            .map_or(&[][..], Vec::as_slice);
         if rows.len() > 1 {
             return Err(Fail::Store(StoreError::Corrupt(format!(
                 "call {:?} of app {} has {} rows",
@@ -338,7 +465,7 @@ async fn apply_calls(
                 rows.len()
             ))));
         }
-        old_days.push(rows.first().map(|r| r.get::<_, i32>(0)));
+        old_days.push(rows.first().map(|r| r.day));
     }
     let select_events = tx
         .prepare_cached(&format!(
@@ -427,8 +554,30 @@ async fn apply_calls(
             row.callees = Some(r.callees.clone());
             row.due_ms = state.next_due_ms(shared.timeouts);
         }
+        if old_day.is_some()
+            && let Some(old) = stored.get(&(c.app, c.call_id)).and_then(|r| r.first())
+        {
+            deltas.add(
+                c.app,
+                old.start_s,
+                old.ended,
+                old.result.as_deref(),
+                old.call_type.as_deref(),
+                -1,
+            );
+        }
+        deltas.add(c.app, row.start_s, row.ended, row.result, row.call_type, 1);
         rows.push(row);
     }
+
+    // Rows new to a day (a new call, or one moved there) count towards its next ANALYZE.
+    let mut added: BTreeMap<i32, u64> = BTreeMap::new();
+    for r in &rows {
+        if r.old_day != Some(r.day) {
+            *added.entry(r.day).or_default() += 1;
+        }
+    }
+    shared.growth.note(&shared.pool, &added);
 
     // 4. Write: move rows whose day changed, insert the new events in one statement, write
     // each call's row. All pipelined; the server runs them in order.
@@ -451,6 +600,17 @@ async fn apply_calls(
     let insert_events = tx.prepare_cached(INSERT_EVENTS_SQL).await?;
     let insert_call = tx.prepare_cached(INSERT_CALL_SQL).await?;
     let update_call = tx.prepare_cached(UPDATE_CALL_SQL).await?;
+    let upsert_counts = tx.prepare_cached(UPSERT_SQL).await?;
+    let (ct_apps, ct_buckets, ct_ended, ct_results, ct_types, ct_n) = deltas.columns();
+    let count_params: [&(dyn ToSql + Sync); 7] = [
+        &ct_apps,
+        &ct_buckets,
+        &ct_ended,
+        &ct_results,
+        &ct_types,
+        &ct_n,
+        &slot,
+    ];
     // Parameters first: the pipelined futures borrow them.
     let move_params: Vec<[&(dyn ToSql + Sync); 4]> = moves
         .iter()
@@ -509,6 +669,10 @@ async fn apply_calls(
         };
         writes.push(Box::pin(tx.execute(stmt, p)));
     }
+    // Last: the hot count rows are locked only from here to the commit.
+    if !ct_n.is_empty() {
+        writes.push(Box::pin(tx.execute(&upsert_counts, &count_params)));
+    }
     futures::future::try_join_all(writes).await?;
     Ok(accepted_slots)
 }
@@ -560,7 +724,7 @@ pub(crate) async fn apply_timeouts(shared: &Shared) -> Result<(), StoreError> {
                 offered: Vec::new(),
             })
             .collect();
-        in_transaction(shared, &inputs, true)
+        in_transaction(shared, &inputs, true, shared.slot(0))
             .await
             .map_err(Fail::into_store)?;
     }

@@ -525,7 +525,7 @@ async fn migrations_run_once_when_nodes_start_together_and_again_is_a_no_op() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     for s in stores.iter().chain([&again]) {
         s.close().await.unwrap();
     }
@@ -577,5 +577,140 @@ async fn changed_time_outs_recompute_due_times_at_connect() {
     let due = store.due_calls(T0 + 2000, 10).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].due_ms, T0 + 1000);
+    store.close().await.unwrap();
+}
+
+/// The direct count of the calls matching `q` (what `totalNum` must equal).
+async fn direct_count(client: &tokio_postgres::Client, q: &RecordQuery) -> u64 {
+    let ty = q.call_type.map(|t| t.as_str().to_owned());
+    let (ended, result) = match q.result {
+        ResultFilter::Ended => (true, None),
+        ResultFilter::Is(r) => (false, Some(r.as_str().to_owned())),
+    };
+    let n: i64 = client
+        .query_one(
+            "SELECT count(*) FROM calls WHERE sdkappid = $1 AND start_s BETWEEN $2 AND $3 \
+             AND ($4::text IS NULL OR call_type = $4) AND (NOT $5 OR ended) \
+             AND ($6::text IS NULL OR result = $6)",
+            &[
+                &(q.sdkappid as i64),
+                &q.from_secs,
+                &q.to_secs,
+                &ty,
+                &ended,
+                &result,
+            ],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    n as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn filter_totals_from_maintained_counts_equal_direct_counts_through_changes_and_purge() {
+    let Some(url) = common::url_or_skip() else {
+        return;
+    };
+    let schema = TestSchema::new(&url).await;
+    let store = Arc::new(schema.store(LONG_TIMEOUTS).await);
+    let mut rng = Rng::new(7);
+    let endings = [
+        "cancel",
+        "reject",
+        "not_answer",
+        "call_busy",
+        "normal_end",
+        "interrupt",
+        "ongoing",
+    ];
+    // Calls over three days, reported in two halves: the first half leaves many calls ongoing
+    // (or unstarted: a stray accept before the start, which moves the call when it arrives),
+    // the second changes their result.
+    let mut first = Vec::new();
+    let mut second = Vec::new();
+    for c in 0..400 {
+        let id = format!("k{c}");
+        let start_ms = DAY0 + (rng.below(3 * 24 * 60) as i64) * 60_000 + rng.below(60_000) as i64;
+        let mut events = if c % 9 == 0 {
+            callrec_store_tests::fixtures::group_call(&id, start_ms)
+        } else {
+            single_call_ending(&id, start_ms, endings[rng.below(endings.len())])
+        };
+        if c % 13 == 0 {
+            // Reported first: an accept timed on the next day.
+            first.push(ev(&id, Accept, "bob", start_ms + DAY));
+        }
+        let split_at = 1 + rng.below(events.len());
+        second.extend(events.split_off(split_at));
+        first.extend(events);
+    }
+    for half in [first, second] {
+        let mut tasks = Vec::new();
+        for chunk in half.chunks(37) {
+            let store = Arc::clone(&store);
+            let chunk = chunk.to_vec();
+            tasks.push(tokio::spawn(async move {
+                store.ingest(items(APP, &chunk)).await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+    let client = schema.client().await;
+    let shapes: Vec<(ResultFilter, Option<callrec_domain::CallType>)> = [
+        ResultFilter::Ended,
+        ResultFilter::Is(CallResult::NormalEnd),
+        ResultFilter::Is(CallResult::Ongoing),
+        ResultFilter::Is(CallResult::Cancel),
+    ]
+    .into_iter()
+    .flat_map(|r| {
+        [
+            None,
+            Some(callrec_domain::CallType::Single),
+            Some(callrec_domain::CallType::Group),
+        ]
+        .map(|t| (r, t))
+    })
+    .collect();
+    let check = |rng: &mut Rng, lo: i64, span: i64| {
+        let a = lo + rng.below(span as usize) as i64;
+        let b = match rng.below(3) {
+            0 => a + rng.below(7_200) as i64,
+            1 => a - a.rem_euclid(3_600) + 3_600 * rng.below(30) as i64 - 1,
+            _ => a + rng.below(span as usize) as i64,
+        };
+        (a, b)
+    };
+    let lo = DAY0 / 1000 - 7_200;
+    let span = 4 * 86_400;
+    let compare = async |rng: &mut Rng| {
+        for i in 0..150 {
+            let (from_secs, to_secs) = if i == 0 {
+                (lo, lo + span)
+            } else {
+                check(rng, lo, span)
+            };
+            let (result, call_type) = shapes[i % shapes.len()];
+            let q = RecordQuery {
+                result,
+                call_type,
+                ..query(from_secs, to_secs)
+            };
+            let got = store.filter_records(&q).await.unwrap().total;
+            assert_eq!(got, direct_count(&client, &q).await, "{q:?}");
+        }
+    };
+    compare(&mut rng).await;
+    // A purge drops the first day whole and cuts into the second.
+    store
+        .purge_before(DAY0 + DAY + 5 * 3_600_000 + 123)
+        .await
+        .unwrap();
+    compare(&mut rng).await;
+    let whole = query(lo, lo + span);
+    assert!(store.filter_records(&whole).await.unwrap().total > 0);
     store.close().await.unwrap();
 }
