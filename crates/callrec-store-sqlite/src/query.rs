@@ -145,5 +145,5 @@ pub(crate) const DUE_SQL: &str = "SELECT sdkappid, call_id, due_ms FROM calls \
 
 /// Picks one purge chunk: `?1` = cutoff (ms), `?2` = chunk size. Uses the same expression as
 /// the `calls_by_age` index, so it is an index range.
-pub(crate) const PURGE_PICK_SQL: &str = "SELECT sdkappid, call_id FROM calls \
+pub(crate) const PURGE_PICK_SQL: &str = "SELECT sdkappid, call_id, start_s, ended, result, call_type FROM calls \
      WHERE COALESCE(start_ms, first_event_ms) < ?1 LIMIT ?2";

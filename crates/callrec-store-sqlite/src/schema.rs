@@ -79,6 +79,10 @@ const MIGRATIONS: &[&str] = &[
     // 2: exact counts per time bucket, kept by triggers, so a filter's `totalNum` sums buckets
     //    instead of scanning every matching index entry.
     MIGRATION_2,
+    // 3: the writer keeps `call_counts` itself (summed per transaction, see `writer.rs`)
+    //    instead of per-row triggers.
+    "DROP TRIGGER calls_count_insert; DROP TRIGGER calls_count_update; \
+     DROP TRIGGER calls_count_delete;",
 ];
 
 /// `floor(start_s / 60)` and `floor(start_s / 3600)` for a row alias (`new` / `old` / none),
@@ -161,8 +165,9 @@ macro_rules! backfill {
     };
 }
 
-/// Recomputes `call_counts` from `calls`. For the bulk loader, which drops the `calls` triggers
-/// (and indexes) while it loads and must then run this before recreating them.
+/// Recomputes `call_counts` from `calls`. For the bulk loader, which writes `calls` directly
+/// (with its indexes dropped) and must then run this: since version 3 no trigger keeps
+/// `call_counts`; the store's writer does (`writer.rs`, `CountDeltas`).
 pub const REBUILD_CALL_COUNTS_SQL: &str = concat!("DELETE FROM call_counts;\n", backfill!());
 
 const MIGRATION_2: &str = concat!(

@@ -11,7 +11,7 @@
 //! Retention purges also run here, one bounded chunk per job, so they never race ingest and
 //! never hold the write lock for long.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{EVENT_COLUMNS, app_to_sql, callees_json, event_body, event_from_row};
 use crate::error::map_err;
+use crate::query::{HOUR, MINUTE};
 
 /// Most events one group-commit transaction takes (a single larger job still runs whole).
 pub(crate) const MAX_BATCH_ITEMS: usize = 10_000;
@@ -138,7 +139,10 @@ impl Writer {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_err)?;
         // Only calls that gained an event can have changed; duplicates never change a record.
-        let mut touched: BTreeSet<(i64, &str)> = BTreeSet::new();
+        // Each touched call keeps the events this transaction stored for it: a call with no
+        // stored event before (no `calls` row) is refolded from these alone, without reading
+        // them back.
+        let mut touched: BTreeMap<(i64, &str), Vec<&Event>> = BTreeMap::new();
         let mut outcomes = Vec::with_capacity(jobs.len());
         {
             let mut insert = tx
@@ -168,7 +172,10 @@ impl Writer {
                         ])
                         .map_err(map_err)?;
                     if inserted == 1 {
-                        touched.insert((app, e.call_id.as_str()));
+                        touched
+                            .entry((app, e.call_id.as_str()))
+                            .or_default()
+                            .push(e);
                         out.push(IngestOutcome::Accepted);
                     } else {
                         out.push(IngestOutcome::Duplicate);
@@ -177,9 +184,11 @@ impl Writer {
                 outcomes.push(out);
             }
         }
-        for (app, call_id) in touched {
-            refold(&tx, self.timeouts, app, call_id)?;
+        let mut counts = CountDeltas::default();
+        for ((app, call_id), fresh) in touched {
+            refold(&tx, self.timeouts, &mut counts, app, call_id, Some(&fresh))?;
         }
+        counts.apply(&tx)?;
         tx.commit().map_err(map_err)?;
         Ok(outcomes)
     }
@@ -193,18 +202,19 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_err)?;
-        let victims: Vec<(i64, String)> = {
+        let victims: Vec<(i64, String, Option<CountKey>)> = {
             let mut stmt = tx
                 .prepare_cached(crate::query::PURGE_PICK_SQL)
                 .map_err(map_err)?;
             stmt.query_map(params![cutoff_ms, limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+                Ok((r.get(0)?, r.get(1)?, CountKey::from_row(r, 2)?))
             })
             .map_err(map_err)?
             .collect::<Result<_, _>>()
             .map_err(map_err)?
         };
         let mut stats = PurgeStats::default();
+        let mut counts = CountDeltas::default();
         {
             let mut del_events = tx
                 .prepare_cached("DELETE FROM events WHERE sdkappid = ?1 AND call_id = ?2")
@@ -212,11 +222,16 @@ impl Writer {
             let mut del_call = tx
                 .prepare_cached("DELETE FROM calls WHERE sdkappid = ?1 AND call_id = ?2")
                 .map_err(map_err)?;
-            for (app, call_id) in &victims {
+            for (app, call_id, key) in &victims {
                 stats.events += del_events.execute(params![app, call_id]).map_err(map_err)? as u64;
-                stats.calls += del_call.execute(params![app, call_id]).map_err(map_err)? as u64;
+                let deleted = del_call.execute(params![app, call_id]).map_err(map_err)?;
+                stats.calls += deleted as u64;
+                if deleted == 1 {
+                    counts.add(*app, key.as_ref(), -1);
+                }
             }
         }
+        counts.apply(&tx)?;
         tx.commit().map_err(map_err)?;
         self.counters.transactions.fetch_add(1, Ordering::Relaxed);
         Ok((stats, victims.len()))
@@ -256,9 +271,11 @@ pub(crate) fn apply_timeouts(conn: &mut Connection, timeouts: Timeouts) -> Resul
             "time-outs changed; recomputing due times"
         );
     }
+    let mut counts = CountDeltas::default();
     for (app, call_id) in &ongoing {
-        refold(&tx, timeouts, *app, call_id)?;
+        refold(&tx, timeouts, &mut counts, *app, call_id, None)?;
     }
+    counts.apply(&tx)?;
     tx.execute(
         "INSERT OR REPLACE INTO settings (key, value) VALUES ('ring_timeout_ms', ?1), ('max_idle_ms', ?2)",
         params![timeouts.ring_ms, timeouts.idle_ms],
@@ -269,26 +286,49 @@ pub(crate) fn apply_timeouts(conn: &mut Connection, timeouts: Timeouts) -> Resul
 
 /// Recomputes a call's `calls` row from all its stored events (inside the ingest transaction, so
 /// it sees this batch's events too). The record is thereby always exactly the fold of the set.
+///
+/// `fresh`: the events this transaction stored for the call, if the caller has them. When the
+/// call has no `calls` row, it had no stored event before this transaction (every call with a
+/// stored event has a row: refold writes it, purge deletes both), so `fresh` is its whole set
+/// and is folded without reading the events back.
 fn refold(
     tx: &Transaction<'_>,
     timeouts: Timeouts,
+    counts: &mut CountDeltas,
     app: i64,
     call_id: &str,
+    fresh: Option<&[&Event]>,
 ) -> Result<(), StoreError> {
-    let events: Vec<Event> = {
-        let mut stmt = tx
-            .prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE sdkappid = ?1 AND call_id = ?2"
-            ))
-            .map_err(map_err)?;
-        stmt.query_map(params![app, call_id], event_from_row)
-            .map_err(map_err)?
-            .collect::<Result<_, _>>()
-            .map_err(map_err)?
+    // The row as it is before this refold: `None` if there is none, else its count key.
+    let old: Option<Option<CountKey>> = tx
+        .prepare_cached(
+            "SELECT start_s, ended, result, call_type FROM calls \
+             WHERE sdkappid = ?1 AND call_id = ?2",
+        )
+        .map_err(map_err)?
+        .query_row(params![app, call_id], |r| CountKey::from_row(r, 0))
+        .optional()
+        .map_err(map_err)?;
+    let events: Vec<Event> = match fresh {
+        Some(fresh) if old.is_none() => fresh.iter().map(|&e| e.clone()).collect(),
+        _ => {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE sdkappid = ?1 AND call_id = ?2"
+                ))
+                .map_err(map_err)?;
+            stmt.query_map(params![app, call_id], event_from_row)
+                .map_err(map_err)?
+                .collect::<Result<_, _>>()
+                .map_err(map_err)?
+        }
     };
     let Some(first_event_ms) = events.iter().map(|e| e.time_ms).min() else {
         return Ok(());
     };
+    if let Some(old) = &old {
+        counts.add(app, old.as_ref(), -1);
+    }
     let mut upsert = tx
         .prepare_cached(
             "INSERT INTO calls (sdkappid, call_id, first_event_ms, start_ms, start_s, ended, result, \
@@ -305,6 +345,16 @@ fn refold(
     match fold(crate::codec::app_from_sql(app), &events) {
         Some(state) => {
             let r = &state.record;
+            counts.add(
+                app,
+                Some(&CountKey {
+                    start_s: r.start_secs(),
+                    ended: state.is_ended(),
+                    result: r.result.as_str().to_owned(),
+                    call_type: r.call_type.as_str().to_owned(),
+                }),
+                1,
+            );
             upsert
                 .execute(params![
                     app,
@@ -349,4 +399,91 @@ fn refold(
         }
     }
     Ok(())
+}
+
+/// The columns of a `calls` row that decide which `call_counts` rows count it (rows without a
+/// start are counted nowhere).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CountKey {
+    start_s: i64,
+    ended: bool,
+    result: String,
+    call_type: String,
+}
+
+impl CountKey {
+    /// Reads `start_s, ended, result, call_type` at columns `i..i + 4`; `None` without a start.
+    fn from_row(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<CountKey>> {
+        let Some(start_s) = r.get::<_, Option<i64>>(i)? else {
+            return Ok(None);
+        };
+        Ok(Some(CountKey {
+            start_s,
+            ended: r.get(i + 1)?,
+            result: r.get(i + 2)?,
+            call_type: r.get(i + 3)?,
+        }))
+    }
+}
+
+/// The changes one transaction makes to `call_counts`, summed per count row and applied once
+/// before `COMMIT` ([`CountDeltas::apply`]). Every path that inserts, updates or deletes a
+/// `calls` row (refold, purge) records the old row's key with −1 and the new row's with +1, so
+/// `call_counts` stays exactly the per-bucket count of `calls` in every committed state.
+#[derive(Debug, Default)]
+pub(crate) struct CountDeltas {
+    /// (app, span, bucket, ended, result, call_type) → change of `n`.
+    deltas: HashMap<(i64, i64, i64, bool, String, String), i64>,
+}
+
+impl CountDeltas {
+    /// Counts a row with `key` (`None`: no start, counted nowhere) `delta` more times.
+    fn add(&mut self, app: i64, key: Option<&CountKey>, delta: i64) {
+        let Some(k) = key else { return };
+        for span in [MINUTE, HOUR] {
+            *self
+                .deltas
+                .entry((
+                    app,
+                    span,
+                    k.start_s.div_euclid(span),
+                    k.ended,
+                    k.result.clone(),
+                    k.call_type.clone(),
+                ))
+                .or_default() += delta;
+        }
+    }
+
+    /// Adds the changes to `call_counts`, deleting rows that reach zero (so purged time ranges
+    /// leave nothing behind).
+    pub(crate) fn apply(self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        let mut upsert = tx
+            .prepare_cached(
+                "INSERT INTO call_counts (sdkappid, span, bucket, ended, result, call_type, n) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT DO UPDATE SET n = n + excluded.n",
+            )
+            .map_err(map_err)?;
+        let mut drop_empty = tx
+            .prepare_cached(
+                "DELETE FROM call_counts WHERE sdkappid = ?1 AND span = ?2 AND bucket = ?3 \
+                 AND ended = ?4 AND result = ?5 AND call_type = ?6 AND n <= 0",
+            )
+            .map_err(map_err)?;
+        for ((app, span, bucket, ended, result, call_type), d) in self.deltas {
+            if d == 0 {
+                continue;
+            }
+            upsert
+                .execute(params![app, span, bucket, ended, result, call_type, d])
+                .map_err(map_err)?;
+            if d < 0 {
+                drop_empty
+                    .execute(params![app, span, bucket, ended, result, call_type])
+                    .map_err(map_err)?;
+            }
+        }
+        Ok(())
+    }
 }
