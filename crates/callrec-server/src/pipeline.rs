@@ -3,9 +3,12 @@
 //!
 //! Guarantees: every `/v1/` response is HTTP 200, `Content-Type: application/json`, carries a
 //! fresh 32-lowercase-hex `requestId` (also in `X-Request-Id`), and is logged once at INFO with
-//! request_id, sdkappid, api, error_code and latency_ms — never the UserSig. The body is read only
-//! after authentication, authorization and rate limiting passed, with a size limit. The whole
-//! request (including reading the body) has a 3-second deadline (101001).
+//! request_id, sdkappid, api, error_code and latency_ms — never the UserSig. The body is parsed
+//! only after authentication, authorization and rate limiting passed, with a size limit. A request
+//! refused before that still has its body read to the end (and discarded, up to the limit) before
+//! the answer goes out: an HTTP/2 stream answered while the client is still sending would be reset,
+//! and some clients (curl) then drop the answer. The whole request (including reading the body)
+//! has a 3-second deadline (101001).
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -196,14 +199,23 @@ pub async fn handle_api(State(state): State<AppState>, req: Request<Body>) -> Re
     let request_id = new_request_id();
     let api = Api::from_path(req.uri().path());
     let mut sdkappid = None;
-    let result =
-        match tokio::time::timeout(DEADLINE, process(&state, api, req, &mut sdkappid)).await {
-            Ok(r) => r,
-            Err(_) => Err(ApiError::new(
-                ErrorCode::Internal,
-                "the request did not complete within 3 seconds",
-            )),
-        };
+    let (parts, body) = req.into_parts();
+    let mut body = Some(body);
+    let body_limit = api.map_or(BODY_LIMIT, Api::body_limit);
+    let work = async {
+        let result = process(&state, api, &parts, &mut body, &mut sdkappid).await;
+        if let Some(unread) = body.take() {
+            discard_body(unread, declared_length(&parts), body_limit).await;
+        }
+        result
+    };
+    let result = match tokio::time::timeout(DEADLINE, work).await {
+        Ok(r) => r,
+        Err(_) => Err(ApiError::new(
+            ErrorCode::Internal,
+            "the request did not complete within 3 seconds",
+        )),
+    };
     let (code, body) = match &result {
         Ok(data) => (
             ErrorCode::Success,
@@ -233,27 +245,61 @@ pub async fn handle_api(State(state): State<AppState>, req: Request<Body>) -> Re
     resp
 }
 
+/// The `Content-Length` the client declared, if any.
+fn declared_length(parts: &http::request::Parts) -> Option<u64> {
+    parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Reads a body nobody will parse to its end, keeping none of it, so the answer goes out on a
+/// stream the client has finished. Gives up (and lets the stream be reset) past `limit` bytes, or
+/// at once when the client declared more than that.
+async fn discard_body(body: Body, declared: Option<u64>, limit: usize) {
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+    if declared.is_some_and(|n| n > limit) {
+        return;
+    }
+    let mut body = body;
+    let mut seen: u64 = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            seen = seen.saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
+            if seen > limit {
+                return;
+            }
+        }
+    }
+}
+
+/// Runs the checks and the API. `body` is taken when the API reads it; a body still there
+/// afterwards was never read.
 async fn process(
     state: &AppState,
     api: Option<Api>,
-    req: Request<Body>,
+    req: &http::request::Parts,
+    body: &mut Option<Body>,
     log_sdkappid: &mut Option<u64>,
 ) -> Result<ResponseData, ApiError> {
     // 1. The API and the method.
     let Some(api) = api else {
         return Err(ApiError::invalid(format!(
             "unknown API {}; known: /v1/records/get_record_by_callId, /v1/records/get_records_by_filter, /v1/events/report",
-            req.uri().path()
+            req.uri.path()
         )));
     };
-    if req.method() != Method::POST {
+    if req.method != Method::POST {
         return Err(ApiError::invalid(format!(
             "method {} is not allowed; use POST",
-            req.method()
+            req.method
         )));
     }
     // 2. Query parameters.
-    let query = parse_query(req.uri().query())?;
+    let query = parse_query(req.uri.query())?;
     *log_sdkappid = Some(query.sdkappid);
     // 3, 4. UserSig.
     let (app, caller) = auth::authenticate(state, &query)?;
@@ -278,7 +324,10 @@ async fn process(
     }
     // 8. Body: read only now, so unauthenticated clients cannot make us buffer megabytes.
     let limit = api.body_limit();
-    let body = Limited::new(req.into_body(), limit)
+    let Some(body) = body.take() else {
+        return Err(ApiError::bad_body("request body could not be read"));
+    };
+    let body = Limited::new(body, limit)
         .collect()
         .await
         .map_err(|e| {
