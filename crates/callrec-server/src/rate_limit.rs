@@ -425,7 +425,9 @@ mod tests {
     #[tokio::test]
     async fn two_nodes_share_one_bucket_in_redis() {
         let Ok(url) = std::env::var("CALLREC_TEST_REDIS_URL") else {
-            eprintln!("skipped: CALLREC_TEST_REDIS_URL not set (Redis rate-limit test skipped)");
+            callrec_store_tests::print_skipped(
+                "CALLREC_TEST_REDIS_URL not set (Redis rate-limit test skipped)",
+            );
             return;
         };
         // A fresh key namespace: a random app.

@@ -100,7 +100,9 @@ async fn unreachable_redis_never_fails_a_request_and_the_local_limit_applies() {
 #[tokio::test]
 async fn two_servers_on_one_redis_share_the_limit() {
     let Ok(redis_url) = std::env::var("CALLREC_TEST_REDIS_URL") else {
-        eprintln!("skipped: CALLREC_TEST_REDIS_URL not set (Redis rate-limit test skipped)");
+        callrec_store_tests::print_skipped(
+            "CALLREC_TEST_REDIS_URL not set (Redis rate-limit test skipped)",
+        );
         return;
     };
     let sdkappid = random_app();

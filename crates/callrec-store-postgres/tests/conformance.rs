@@ -56,6 +56,29 @@ store_conformance_tests!(PgHarness);
 #[allow(non_snake_case, reason = "named after the variable")]
 fn postgres_tests_are_skipped_without_CALLREC_TEST_PG_URL() {
     if common::url().is_none() {
-        eprintln!("skipped: {}", common::SKIP_REASON);
+        callrec_store_tests::print_skipped(common::SKIP_REASON);
     }
+}
+
+/// Without `--nocapture`, as the README's test command runs, a skipped test still says so: this
+/// test binary runs the test above again in a child process without the variable and reads what
+/// the child printed.
+#[test]
+fn the_skip_notice_shows_without_nocapture() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "postgres_tests_are_skipped_without_CALLREC_TEST_PG_URL",
+            "--exact",
+            "--test-threads=1",
+        ])
+        .env_remove(common::URL_VAR)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("skipped: {}", common::SKIP_REASON)),
+        "stdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

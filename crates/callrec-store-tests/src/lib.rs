@@ -42,11 +42,21 @@ pub trait Harness: Send + Sync + Sized + 'static {
     async fn reopen(&mut self);
 
     /// Why this backend's checks cannot run here (say, no database server configured), or
-    /// `None` to run them. When `Some`, every generated test prints `skipped: <reason>` to
-    /// stderr and passes without running its check. The default runs them.
+    /// `None` to run them. When `Some`, every generated test prints `skipped: <reason>` (see
+    /// [`print_skipped`]) and passes without running its check. The default runs them.
     fn skip_reason() -> Option<String> {
         None
     }
+}
+
+/// Prints `skipped: <reason>` for a test that cannot run here and returns without failing.
+///
+/// The line goes straight to the process's stderr, not through `eprintln!`: the test harness
+/// captures what `eprintln!` prints and shows it only for failing tests (or with
+/// `--nocapture`), so a skip would look like a pass.
+pub fn print_skipped(reason: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "skipped: {reason}");
 }
 
 /// Runs one check on a fresh multi-threaded runtime (what the generated tests call, so the
@@ -101,7 +111,7 @@ macro_rules! __conformance_tests {
             #[test]
             fn $check() {
                 if let Some(reason) = <$harness as $crate::Harness>::skip_reason() {
-                    eprintln!("skipped: {reason}");
+                    $crate::print_skipped(&reason);
                     return;
                 }
                 $crate::run($crate::checks::$check::<$harness>());

@@ -340,8 +340,8 @@ async fn three_nodes_share_one_postgres_and_one_redis() {
         std::env::var("CALLREC_TEST_PG_URL"),
         std::env::var("CALLREC_TEST_REDIS_URL"),
     ) else {
-        println!(
-            "skipped: CALLREC_TEST_PG_URL / CALLREC_TEST_REDIS_URL not set (multi-node test skipped)"
+        callrec_store_tests::print_skipped(
+            "CALLREC_TEST_PG_URL / CALLREC_TEST_REDIS_URL not set (multi-node test skipped)",
         );
         return;
     };

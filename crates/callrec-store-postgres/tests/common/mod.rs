@@ -27,7 +27,7 @@ pub fn url() -> Option<String> {
 pub fn url_or_skip() -> Option<String> {
     let url = url();
     if url.is_none() {
-        eprintln!("skipped: {SKIP_REASON}");
+        callrec_store_tests::print_skipped(SKIP_REASON);
     }
     url
 }
