@@ -1,4 +1,4 @@
-//! Configuration: the TOML file of contract §1 with `CALLREC_…` environment overrides.
+//! Configuration: the TOML file with `CALLREC_…` environment overrides of its fixed keys.
 //!
 //! Guarantees: every key is optional except `[[apps]]`; relative paths are resolved against the
 //! config file's own directory; secret keys live in [`SecretString`]s and never appear in `Debug`
@@ -8,24 +8,50 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-/// The fixed configuration keys that environment variables may override (lower case, dotted).
-const ENV_KEYS: &[&str] = &[
-    "listen",
-    "data_dir",
-    "tls_cert",
-    "tls_key",
-    "insecure_http",
-    "store.url",
-    "retention.days",
-    "calls.ring_timeout_secs",
-    "calls.max_idle_secs",
-    "rate_limit.redis_url",
+/// The fixed configuration keys that environment variables may override, with their variables
+/// (`CALLREC_` + the key in upper case, a section's `.` as `__`).
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("listen", "CALLREC_LISTEN"),
+    ("data_dir", "CALLREC_DATA_DIR"),
+    ("tls_cert", "CALLREC_TLS_CERT"),
+    ("tls_key", "CALLREC_TLS_KEY"),
+    ("insecure_http", "CALLREC_INSECURE_HTTP"),
+    ("store.url", "CALLREC_STORE__URL"),
+    ("retention.days", "CALLREC_RETENTION__DAYS"),
+    (
+        "calls.ring_timeout_secs",
+        "CALLREC_CALLS__RING_TIMEOUT_SECS",
+    ),
+    ("calls.max_idle_secs", "CALLREC_CALLS__MAX_IDLE_SECS"),
+    ("rate_limit.redis_url", "CALLREC_RATE_LIMIT__REDIS_URL"),
 ];
+
+/// Parses the file's text; `source` names it in errors, which give the line and column and show
+/// the line (unless it may hold a secret key).
+fn parse_file(text: &str, source: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e: toml::de::Error| {
+        let message = e.message().trim_end();
+        let Some(span) = e.span() else {
+            return ConfigError::Parse(format!("{source}: {message}"));
+        };
+        let before = &text[..span.start.min(text.len())];
+        let line_no = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() + 1;
+        let line = text[line_start..].lines().next().unwrap_or("");
+        let shown = if line.contains("secret") {
+            String::new()
+        } else {
+            format!("\n  {line_no} | {line}")
+        };
+        ConfigError::Parse(format!(
+            "{source}, line {line_no}, column {column}: {message}{shown}"
+        ))
+    })
+}
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -216,6 +242,39 @@ struct FileConfig {
     apps: Vec<AppSection>,
 }
 
+impl FileConfig {
+    /// Sets the fixed key `key` (one of [`ENV_KEYS`]) from an environment variable's text; on
+    /// failure, says what was expected.
+    fn set(&mut self, key: &str, value: &str) -> Result<(), &'static str> {
+        fn number<T: std::str::FromStr>(value: &str) -> Result<T, &'static str> {
+            value
+                .trim()
+                .parse()
+                .map_err(|_| "a whole number (digits only)")
+        }
+        match key {
+            "listen" => self.listen = value.to_owned(),
+            "data_dir" => self.data_dir = PathBuf::from(value),
+            "tls_cert" => self.tls_cert = Some(PathBuf::from(value)),
+            "tls_key" => self.tls_key = Some(PathBuf::from(value)),
+            "insecure_http" => {
+                self.insecure_http = match value.trim() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err("true or false"),
+                }
+            }
+            "store.url" => self.store.url = Some(value.to_owned()),
+            "retention.days" => self.retention.days = number(value)?,
+            "calls.ring_timeout_secs" => self.calls.ring_timeout_secs = number(value)?,
+            "calls.max_idle_secs" => self.calls.max_idle_secs = number(value)?,
+            "rate_limit.redis_url" => self.rate_limit.redis_url = Some(value.to_owned()),
+            _ => return Err("no such key"),
+        }
+        Ok(())
+    }
+}
+
 fn default_listen() -> String {
     "127.0.0.1:8443".to_owned()
 }
@@ -287,38 +346,40 @@ pub struct Config {
 impl Config {
     /// Loads `path` (which must exist) and applies `CALLREC_…` environment overrides.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        Self::load_with_env(path, "CALLREC_")
+        Self::load_with_env(path, |name| std::env::var_os(name))
     }
 
-    fn load_with_env(path: &Path, prefix: &'static str) -> Result<Config, ConfigError> {
+    /// Loads `path`, taking environment overrides from `env` (a variable's value by name).
+    fn load_with_env(
+        path: &Path,
+        env: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_owned(),
             source,
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        // Only the fixed keys: other CALLREC_… variables (test settings, say) are not config.
-        let env = Env::raw().filter_map(move |key| {
-            let dotted = key
-                .as_str()
-                .strip_prefix(prefix)?
-                .to_ascii_lowercase()
-                .replace("__", ".");
-            ENV_KEYS.contains(&dotted.as_str()).then(|| dotted.into())
-        });
-        let file: FileConfig = Figment::from(Serialized::defaults(FileDefaults::default()))
-            .merge(Toml::string(&text))
-            .merge(env)
-            .extract()
-            .map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))?;
+        let mut file = parse_file(&text, &path.display().to_string())?;
+        for (key, name) in ENV_KEYS {
+            if let Some(value) = env(name) {
+                let value = value.into_string().map_err(|_| {
+                    ConfigError::Parse(format!(
+                        "environment variable {name} (overriding {key}) is not valid UTF-8"
+                    ))
+                })?;
+                file.set(key, &value).map_err(|expected| {
+                    ConfigError::Parse(format!(
+                        "environment variable {name}={value:?} (overriding {key}): expected {expected}"
+                    ))
+                })?;
+            }
+        }
         Self::resolve(file, &base)
     }
 
     /// Parses a config text as if it were a file in `base` (no environment overrides).
     pub fn from_toml_str(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        let file: FileConfig = Figment::from(Toml::string(text))
-            .extract()
-            .map_err(|e| ConfigError::Parse(e.to_string()))?;
-        Self::resolve(file, base)
+        Self::resolve(parse_file(text, "the configuration")?, base)
     }
 
     fn resolve(file: FileConfig, base: &Path) -> Result<Config, ConfigError> {
@@ -472,29 +533,6 @@ impl Config {
     }
 }
 
-/// Defaults layered under the file, so environment overrides of section keys work even when the
-/// file has no such section.
-#[derive(Serialize)]
-struct FileDefaults {
-    listen: String,
-    data_dir: PathBuf,
-    insecure_http: bool,
-    retention: RetentionSection,
-    calls: CallsSection,
-}
-
-impl Default for FileDefaults {
-    fn default() -> Self {
-        Self {
-            listen: default_listen(),
-            data_dir: default_data_dir(),
-            insecure_http: false,
-            retention: RetentionSection::default(),
-            calls: CallsSection::default(),
-        }
-    }
-}
-
 /// The SDKAppID written into a starter config.
 pub const STARTER_SDKAPPID: u64 = 1_400_000_001;
 
@@ -555,8 +593,17 @@ mod tests {
         p
     }
 
-    fn no_env() -> &'static str {
-        "CALLREC_TEST_NEVER_SET_"
+    fn no_env(_: &str) -> Option<std::ffi::OsString> {
+        None
+    }
+
+    /// An environment holding just `vars`.
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<std::ffi::OsString> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.into())
     }
 
     #[test]
@@ -564,7 +611,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = random_secret_key();
         let cfg =
-            Config::load_with_env(&write(dir.path(), &starter_config(7, &key)), no_env()).unwrap();
+            Config::load_with_env(&write(dir.path(), &starter_config(7, &key)), no_env).unwrap();
         assert_eq!(cfg.listen, "127.0.0.1:8443".parse().unwrap());
         assert_eq!(cfg.data_dir, dir.path().join("data"));
         assert_eq!(
@@ -583,31 +630,91 @@ mod tests {
     }
 
     #[test]
-    // figment's Jail API fixes the closure's (large) error type.
-    #[allow(clippy::result_large_err)]
     fn environment_overrides_top_level_and_section_keys() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n");
-        // figment's Jail serializes environment changes across tests.
-        figment::Jail::expect_with(|jail| {
-            jail.set_env("CALLREC_LISTEN", "0.0.0.0:9000");
-            jail.set_env("CALLREC_STORE__URL", "postgres://u@h/db");
-            jail.set_env("CALLREC_RETENTION__DAYS", "30");
-            jail.set_env("CALLREC_UNRELATED", "ignored");
-            jail.set_env(
+        let env = env_of(&[
+            ("CALLREC_LISTEN", "0.0.0.0:9000"),
+            ("CALLREC_STORE__URL", "postgres://u@h/db"),
+            ("CALLREC_RETENTION__DAYS", "30"),
+            ("CALLREC_CALLS__RING_TIMEOUT_SECS", "45"),
+            ("CALLREC_INSECURE_HTTP", "true"),
+            ("CALLREC_UNRELATED", "ignored"),
+            (
                 "CALLREC_RATE_LIMIT__REDIS_URL",
                 "redis://:pw@10.0.0.5:6379/2",
+            ),
+        ]);
+        let cfg = Config::load_with_env(&path, env).unwrap();
+        assert_eq!(
+            cfg.rate_limit.redis_url.as_ref().map(RedisUrl::expose),
+            Some("redis://:pw@10.0.0.5:6379/2")
+        );
+        assert_eq!(cfg.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(cfg.store, StoreUrl::Postgres("postgres://u@h/db".into()));
+        assert_eq!(cfg.retention_days, 30);
+        assert_eq!(cfg.calls.ring_timeout_secs, 45);
+        assert!(cfg.insecure_http);
+    }
+
+    #[test]
+    fn a_bad_environment_value_is_blamed_on_its_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n");
+        for (name, value) in [
+            ("CALLREC_RETENTION__DAYS", "abc"),
+            ("CALLREC_CALLS__MAX_IDLE_SECS", "-5"),
+            ("CALLREC_INSECURE_HTTP", "yes"),
+        ] {
+            let err = Config::load_with_env(&path, env_of(&[(name, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("environment variable {name}=\"{value}\"")),
+                "{err}"
             );
-            let cfg = Config::load(&path).map_err(|e| e.to_string())?;
-            assert_eq!(
-                cfg.rate_limit.redis_url.as_ref().map(RedisUrl::expose),
-                Some("redis://:pw@10.0.0.5:6379/2")
-            );
-            assert_eq!(cfg.listen, "0.0.0.0:9000".parse().unwrap());
-            assert_eq!(cfg.store, StoreUrl::Postgres("postgres://u@h/db".into()));
-            assert_eq!(cfg.retention_days, 30);
-            Ok(())
-        });
+            assert!(!err.contains("callrec.toml"), "{err}");
+        }
+    }
+
+    #[test]
+    fn file_errors_name_the_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "# a comment\nlisten = \"127.0.0.1:8443\"\n  lisen = \"typo\"\n[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n",
+        );
+        let err = Config::load_with_env(&path, no_env)
+            .unwrap_err()
+            .to_string();
+        let want = format!(
+            "{}, line 3, column 3: unknown field `lisen`, expected one of `listen`, ",
+            path.display()
+        );
+        assert!(err.starts_with(&want), "{err}");
+        assert!(err.ends_with("\n  3 |   lisen = \"typo\""), "{err}");
+        assert!(!err.contains("default."), "{err}");
+
+        let text = "[store]\nurl = \"sqlite://x.db\"\n[retention]\ndays = \"seven\"\n";
+        let err = Config::from_toml_str(text, dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("the configuration, line 4, column 8: "),
+            "{err}"
+        );
+        assert!(err.contains("invalid type: string \"seven\""), "{err}");
+
+        // A line that may hold the secret key is not shown.
+        let text = "[[apps]]\nsdkappid = 1\nsecret_key = \"hunter2\" extra\n";
+        let err = Config::from_toml_str(text, dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("the configuration, line 3, column "),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]
@@ -615,7 +722,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("key.txt"), "sekrit\n").unwrap();
         let text = "data_dir = \"d\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n[store]\nurl = \"sqlite://x/y.db\"\n[[apps]]\nsdkappid = 1\nsecret_key_file = \"key.txt\"\n";
-        let cfg = Config::load_with_env(&write(dir.path(), text), no_env()).unwrap();
+        let cfg = Config::load_with_env(&write(dir.path(), text), no_env).unwrap();
         assert_eq!(cfg.data_dir, dir.path().join("d"));
         assert_eq!(
             cfg.tls,
@@ -660,7 +767,7 @@ mod tests {
                 "redis_uri",
             ),
         ] {
-            let err = Config::load_with_env(&write(dir.path(), text), no_env())
+            let err = Config::load_with_env(&write(dir.path(), text), no_env)
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(needle), "{text:?}: {err}");
@@ -672,10 +779,10 @@ mod tests {
     fn redis_url_is_optional_and_its_password_never_shows() {
         let dir = tempfile::tempdir().unwrap();
         let base = "[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n";
-        let cfg = Config::load_with_env(&write(dir.path(), base), no_env()).unwrap();
+        let cfg = Config::load_with_env(&write(dir.path(), base), no_env).unwrap();
         assert_eq!(cfg.rate_limit.redis_url, None);
         let text = format!("[rate_limit]\nredis_url = \"redis://cr:s3cret@db:6379/1\"\n{base}");
-        let cfg = Config::load_with_env(&write(dir.path(), &text), no_env()).unwrap();
+        let cfg = Config::load_with_env(&write(dir.path(), &text), no_env).unwrap();
         let url = cfg.rate_limit.redis_url.clone().unwrap();
         assert_eq!(url.expose(), "redis://cr:s3cret@db:6379/1");
         assert_eq!(url.redacted(), "redis://cr:***@db:6379/1");
@@ -689,7 +796,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = Config::load_with_env(
             &write(dir.path(), &starter_config(1, "topsecretvalue")),
-            no_env(),
+            no_env,
         )
         .unwrap();
         assert!(!format!("{cfg:?}").contains("topsecretvalue"));
