@@ -113,6 +113,87 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The lock file of the database at `path`: `<path>.lock`.
+pub fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Takes the exclusive lock that makes one process the only user of the database at `path`
+/// (the writer keeps per-process state: in-memory counts and folds of recent calls). The lock is
+/// `flock` on [`lock_path`], which also holds the owner's process id for the error message; the
+/// kernel drops it when the process ends, however it ends.
+fn lock_exclusively(path: &Path) -> Result<std::fs::File, StoreError> {
+    use std::io::{Seek as _, Write as _};
+    let lock_path = lock_path(path);
+    let cannot = |e: std::io::Error| {
+        StoreError::Unavailable(format!(
+            "cannot open the lock file {}: {e}",
+            lock_path.display()
+        ))
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(cannot)?;
+    // A store of this process that was just dropped releases the lock when its writer thread
+    // has drained its queue: give that a moment before calling the file taken.
+    let mut attempts = 0;
+    loop {
+        match file.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) if attempts < LOCK_ATTEMPTS => {
+                attempts += 1;
+                std::thread::sleep(LOCK_RETRY);
+            }
+            other => break lock_outcome(other, &mut file, path, &lock_path)?,
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(cannot)?;
+    Ok(file)
+}
+
+/// How often and how long [`lock_exclusively`] tries a lock that is taken.
+const LOCK_ATTEMPTS: u32 = 50;
+const LOCK_RETRY: Duration = Duration::from_millis(20);
+
+/// The result of the last `try_lock` of the lock file of `path`.
+fn lock_outcome(
+    outcome: Result<(), std::fs::TryLockError>,
+    file: &mut std::fs::File,
+    path: &Path,
+    lock_path: &Path,
+) -> Result<(), StoreError> {
+    use std::io::Read as _;
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut owner = String::new();
+            let _ = file.read_to_string(&mut owner);
+            let owner = match owner.trim() {
+                "" => String::new(),
+                pid => format!(" (process {pid})"),
+            };
+            Err(StoreError::Unavailable(format!(
+                "{} is in use by another callrec process{owner}; a SQLite store belongs to one \
+                 process: stop the other one, or give this one its own data_dir or [store] url \
+                 (several nodes share a PostgreSQL store instead)",
+                path.display()
+            )))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Unavailable(format!(
+            "cannot lock {}: {e}",
+            lock_path.display()
+        ))),
+    }
+}
+
 fn open_writer_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(map_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
@@ -166,6 +247,7 @@ impl SqliteStore {
                 StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
+        let lock = lock_exclusively(path)?;
         let mut conn = open_writer_connection(path)?;
         schema::migrate(&mut conn)?;
         writer::apply_timeouts(&mut conn, timeouts)?;
@@ -177,6 +259,7 @@ impl SqliteStore {
             timeouts,
             rx,
             counters: Arc::clone(&counters),
+            _lock: lock,
         };
         let thread = std::thread::Builder::new()
             .name("callrec-sqlite-writer".into())

@@ -57,6 +57,8 @@ pub(crate) struct Writer {
     pub(crate) timeouts: Timeouts,
     pub(crate) rx: mpsc::Receiver<Job>,
     pub(crate) counters: Arc<Counters>,
+    /// The store's lock file, held (see [`crate::lock_exclusively`]) until this writer is done.
+    pub(crate) _lock: std::fs::File,
 }
 
 impl Writer {

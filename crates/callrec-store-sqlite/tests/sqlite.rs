@@ -515,3 +515,33 @@ async fn migration_2_backfills_call_counts_from_existing_calls() {
     assert_eq!(version, 3);
     store.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_database_file_belongs_to_one_store_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callrec.db");
+    let first = SqliteStore::open(&path, TIMEOUTS).unwrap();
+    let lock = callrec_store_sqlite::lock_path(&path);
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap().trim(),
+        std::process::id().to_string(),
+        "the lock file names its owner"
+    );
+    match SqliteStore::open(&path, TIMEOUTS) {
+        Err(StoreError::Unavailable(msg)) => {
+            let want = format!(
+                "{} is in use by another callrec process (process {})",
+                path.display(),
+                std::process::id()
+            );
+            assert!(msg.starts_with(&want), "{msg}");
+        }
+        other => panic!("a second open must be refused, got {other:?}"),
+    }
+    // Closed (or merely dropped), the file is free again.
+    first.close().await.unwrap();
+    let second = SqliteStore::open(&path, TIMEOUTS).unwrap();
+    drop(second);
+    let third = SqliteStore::open(&path, TIMEOUTS).unwrap();
+    third.close().await.unwrap();
+}

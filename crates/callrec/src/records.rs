@@ -85,6 +85,22 @@ async fn run_filter(args: &FilterArgs) -> Result<ExitCode, Error> {
         total.div_ceil(per_page).max(1),
         list.len()
     );
+    // Without a result filter the API leaves out calls still going on; say how many there are,
+    // so they do not seem lost.
+    if args.result.is_none() {
+        let mut ongoing = body;
+        ongoing["callResult"] = "ongoing".into();
+        ongoing["numberPerPage"] = 1.into();
+        ongoing["page"] = 1.into();
+        let data = client
+            .call("records/get_records_by_filter", &ongoing)
+            .await?;
+        match data.get("totalNum").and_then(Value::as_u64).unwrap_or(0) {
+            0 => {}
+            1 => println!("1 call still ongoing is not listed (--result ongoing lists it)"),
+            n => println!("{n} calls still ongoing are not listed (--result ongoing lists them)"),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use callrec_domain::CallResult;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -107,10 +108,12 @@ pub async fn run(args: &SimulateArgs) -> Result<ExitCode, Error> {
         .saturating_mul(1000);
     let mut generator = Generator::new(seed);
     let mut planned_duplicates = 0;
+    let mut planned_ongoing = 0;
     let calls: Vec<Vec<Value>> = (0..args.calls)
         .map(|_| {
             let call = generator.call(now_ms);
             planned_duplicates += call.duplicates;
+            planned_ongoing += u32::from(call.scenario.expected() == CallResult::Ongoing);
             call.events.iter().map(event_json).collect()
         })
         .collect();
@@ -181,7 +184,7 @@ pub async fn run(args: &SimulateArgs) -> Result<ExitCode, Error> {
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let sent = load(&totals.sent);
     println!(
-        "calls {}  events sent {sent}  accepted {}  duplicates {} ({planned_duplicates} sent on purpose)  rejected {}  failed requests {}",
+        "calls {} ({planned_ongoing} left ongoing)  events sent {sent}  accepted {}  duplicates {} ({planned_duplicates} sent on purpose)  rejected {}  failed requests {}",
         args.calls,
         load(&totals.accepted),
         load(&totals.duplicates),

@@ -46,12 +46,64 @@ fn serve_writes_a_starter_config_when_missing() {
 #[test]
 fn serve_refuses_an_invalid_config_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("callrec.toml");
-    std::fs::write(&path, "lisen = \"typo\"\n").unwrap();
+    let path = write_config(dir.path());
+    let good = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("lisen = \"typo\"\n{good}")).unwrap();
     let out = run(&["serve", "--config", path.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("lisen"), "{err}");
+    let want = format!(
+        "{}, line 1, column 1: unknown field `lisen`, expected one of `listen`, `data_dir`,",
+        path.display()
+    );
+    assert!(err.contains(&want), "{err}");
+    assert!(err.contains("\n  1 | lisen = \"typo\""), "{err}");
+
+    // A bad override is blamed on its variable, not on the file.
+    std::fs::write(&path, &good).unwrap();
+    let out = common::callrec()
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .env("CALLREC_RETENTION__DAYS", "abc")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("environment variable CALLREC_RETENTION__DAYS=\"abc\" (overriding retention.days): expected a whole number"),
+        "{err}"
+    );
+    assert!(!err.contains("callrec.toml"), "{err}");
+}
+
+#[test]
+fn a_second_server_on_the_same_data_dir_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path());
+    let first = Server::start(&path, &[("CALLREC_LISTEN", "127.0.0.1:0")]);
+    let out = common::callrec()
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .env("CALLREC_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let db = dir.path().join("data/callrec.db");
+    assert!(
+        err.contains(&format!(
+            "{} is in use by another callrec process (process {})",
+            db.display(),
+            first.child.id()
+        )),
+        "{err}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("listening on"),
+        "{out:?}"
+    );
+    assert!(first.terminate().success());
+    // Once the first has stopped, the data is free for another.
+    let second = Server::start(&path, &[("CALLREC_LISTEN", "127.0.0.1:0")]);
+    assert!(second.terminate().success());
 }
 
 #[test]
@@ -155,6 +207,19 @@ fn records_and_simulate_work_against_a_running_server() {
     assert!(table.starts_with("callId"), "{table}");
     assert!(table.contains(call_id), "{table}");
     assert!(table.contains(&format!("totalNum {total}")), "{table}");
+    // The calls left out because they are still going on are counted, not silently missing.
+    let planned_ongoing: usize = out
+        .split("calls 50 (")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("simulate says how many calls it left ongoing");
+    let hint = match planned_ongoing {
+        0 => panic!("seed 11 leaves some calls ongoing: {out}"),
+        1 => "1 call still ongoing is not listed (--result ongoing lists it)".to_owned(),
+        n => format!("{n} calls still ongoing are not listed (--result ongoing lists them)"),
+    };
+    assert!(table.contains(&hint), "{table}");
 
     // Only ongoing calls when asked; the simulation made some.
     let ongoing: Value = serde_json::from_str(&run_ok(&[
