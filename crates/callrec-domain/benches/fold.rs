@@ -1,4 +1,4 @@
-//! The fold (contract §4): a typical single call (5 events: start, accept, both hang-ups, a late
+//! The fold (docs/api.md): a typical single call (5 events: start, accept, both hang-ups, a late
 //! offline) and a 9-person group call (40 events: start with 4 callees, invites, joins, accepts,
 //! a reject, a busy, a no-answer, hang-ups and offlines), both out of order.
 //!

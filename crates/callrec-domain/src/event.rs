@@ -14,7 +14,7 @@ pub const MAX_ID_LEN: usize = 128;
 /// Most users one `start` or `invite` may name.
 pub const MAX_USERS_PER_EVENT: usize = 1000;
 
-/// The kinds of call event, declared in *event order* for equal times (contract §4).
+/// The kinds of call event, declared in *event order* for equal times (docs/api.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EventType {
     Start,
@@ -185,7 +185,7 @@ impl Event {
         }
     }
 
-    /// Event order (contract §4): time, then type, then userId, then eventId (none first).
+    /// Event order (docs/api.md): time, then type, then userId, then eventId (none first).
     pub fn order_cmp(&self, other: &Event) -> Ordering {
         self.time_ms
             .cmp(&other.time_ms)
@@ -240,7 +240,7 @@ fn check_users(what: &str, users: &[String], not: &str) -> Result<(), EventError
     Ok(())
 }
 
-/// Checks one reported event against the rules of contract §4 and fills in defaults
+/// Checks one reported event against the rules of docs/api.md and fills in defaults
 /// (`callType` of a `start`). `now_ms` and `retention_ms` bound `time`:
 /// it must lie within `[now − retention, now + 300 s]`.
 pub fn validate_event(mut e: Event, now_ms: i64, retention_ms: i64) -> Result<Event, EventError> {

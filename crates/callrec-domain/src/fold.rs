@@ -1,4 +1,4 @@
-//! The fold: a call's record as a pure function of its set of stored events (contract §4).
+//! The fold: a call's record as a pure function of its set of stored events (docs/api.md).
 //!
 //! Guarantees: the result depends only on the *set* of events — input order and duplicates (by
 //! [`Event::dedupe_key`]) never change it. Events are applied in event order
@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use crate::event::{CallType, Event, EventType};
 use crate::record::{CallResult, Record};
 
-/// The time-outs of contract §4, in milliseconds.
+/// The time-outs (docs/api.md), in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// A callee still ringing this long after its invitation gets a `no_answer`.

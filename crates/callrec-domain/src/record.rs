@@ -61,7 +61,7 @@ impl fmt::Display for CallResult {
     }
 }
 
-/// One call record (contract §3).
+/// One call record (docs/api.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// The call's id.

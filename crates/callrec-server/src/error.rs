@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-/// A TRTC `errorCode` this server answers (contract §2).
+/// A TRTC `errorCode` this server answers (docs/api.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// 0: success.

@@ -1,4 +1,4 @@
-//! callrec's server: the HTTPS listener, the request pipeline of contract §2, the record and
+//! callrec's server: the HTTPS listener, the request pipeline (docs/api.md), the record and
 //! event APIs, rate limits, background jobs and operational endpoints.
 //!
 //! [`Server::bind`] opens the store, prepares TLS and binds the listener; [`Server::run`] serves

@@ -1,5 +1,5 @@
-//! The request pipeline of every `/v1/{kind}/{command}` request: one handler that runs contract
-//! §2's checks in their documented order (first failure answers), then the API's handler.
+//! The request pipeline of every `/v1/{kind}/{command}` request: one handler that runs the
+//! checks of docs/api.md in their documented order (first failure answers), then the API's handler.
 //!
 //! Guarantees: every `/v1/` response is HTTP 200, `Content-Type: application/json`, carries a
 //! fresh 32-lowercase-hex `requestId` (also in `X-Request-Id`), and is logged once at INFO with

@@ -1,4 +1,4 @@
-//! The record APIs (contract §3): `get_record_by_callId` and `get_records_by_filter`.
+//! The record APIs (docs/api.md): `get_record_by_callId` and `get_records_by_filter`.
 //!
 //! Guarantees: a record whose start is older than the retention window is never returned, even
 //! before the retention job has purged it; filter bounds are validated as given and then clamped

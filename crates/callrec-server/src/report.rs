@@ -1,4 +1,4 @@
-//! `POST /v1/events/report` (contract §4): validate, authorize and store a batch of call events.
+//! `POST /v1/events/report` (docs/api.md): validate, authorize and store a batch of call events.
 //!
 //! Guarantees: every event is counted exactly once as accepted, duplicate or rejected; a bad or
 //! forbidden event rejects only itself; all storable events go to the store in ONE `ingest` call

@@ -328,7 +328,7 @@ pub fn opt_str_array(
     }
 }
 
-/// Maps one reported event (contract §4 fields) to a domain [`Event`], without the semantic
+/// Maps one reported event (the fields of docs/api.md) to a domain [`Event`], without the semantic
 /// checks of [`callrec_domain::validate_event`]. Any problem names the field.
 pub fn parse_event(value: &Value) -> Result<Event, FieldError> {
     let Value::Object(obj) = value else {
