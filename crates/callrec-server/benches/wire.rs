@@ -1,4 +1,4 @@
-//! The v1 JSON encoding of records (`callrec_server::wire`): one record in the success envelope
+//! The v1 JSON encoding of records (`callrec_server::v1`): one record in the success envelope
 //! (a `get_record_by_callId` answer) and a page of 100 records (a `get_records_by_filter` answer),
 //! plus parsing a 100-event report body.
 //!
@@ -8,10 +8,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use callrec_domain::{CallResult, CallType, MediaType, Record};
-use callrec_server::ErrorCode;
-use callrec_server::wire::{
-    FilterData, ResponseData, WireRecord, envelope, parse_event, parse_object,
-};
+use callrec_server::api::{Outcome, RecordPage, Wire as _};
+use callrec_server::json::parse_object;
+use callrec_server::ops::ENDPOINTS;
+use callrec_server::v1::{V1, parse_event};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
 
@@ -64,19 +64,19 @@ fn bench_wire(c: &mut Criterion) {
     let mut g = c.benchmark_group("wire");
     g.bench_function("record_envelope", |b| {
         b.iter(|| {
-            let data = ResponseData::Record(WireRecord::from(black_box(&one)));
-            envelope(ErrorCode::Success, "Success", REQUEST_ID, Some(&data))
+            let outcome = Outcome::Record(black_box(&one).clone());
+            V1.success(&ENDPOINTS[0], &outcome, REQUEST_ID)
         });
     });
     g.throughput(Throughput::Elements(100));
     g.bench_function("filter_page_100_envelope", |b| {
         b.iter(|| {
-            let data = ResponseData::Filter(FilterData {
-                total_num: 10_000_000,
+            let outcome = Outcome::Page(RecordPage {
+                total: 10_000_000,
                 page: 3,
-                call_record_list: black_box(&page).iter().map(WireRecord::from).collect(),
+                records: black_box(&page).clone(),
             });
-            envelope(ErrorCode::Success, "Success", REQUEST_ID, Some(&data))
+            V1.success(&ENDPOINTS[1], &outcome, REQUEST_ID)
         });
     });
     let body = report_body(100);

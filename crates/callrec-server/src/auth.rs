@@ -1,4 +1,4 @@
-//! Who is calling: the UserSig check (70002 / 70003) and the admin check (70004).
+//! Who is calling: the UserSig check and the admin check.
 //!
 //! Guarantees: UserSigs are verified with the app's own key against the [`Clock`]'s time through
 //! the shared [`VerifyCache`]; neither the UserSig nor the key ever reaches a message or a log.
@@ -8,9 +8,11 @@
 
 use secrecy::ExposeSecret;
 
+use callrec_usersig::UserSigError;
+
 use crate::config::App;
-use crate::error::{ApiError, ErrorCode};
-use crate::pipeline::ApiQuery;
+use crate::failure::{Failure, FailureKind};
+use crate::query::ApiQuery;
 use crate::state::AppState;
 
 /// An authenticated caller.
@@ -24,12 +26,13 @@ pub struct Caller {
     pub is_admin: bool,
 }
 
-/// Checks the query's UserSig: unknown app or a UserSig that does not authenticate the
-/// identifier for the app → 70002; authentic but expired → 70003.
-pub fn authenticate<'a>(state: &'a AppState, q: &ApiQuery) -> Result<(&'a App, Caller), ApiError> {
+/// Checks the query's UserSig with the app's key: an unknown app, a UserSig that does not
+/// decode, was issued for another identifier or app, or has a wrong signature, or one that has
+/// expired, each fail with their own [`FailureKind`].
+pub fn authenticate<'a>(state: &'a AppState, q: &ApiQuery) -> Result<(&'a App, Caller), Failure> {
     let Some(app) = state.config.app(q.sdkappid) else {
-        return Err(ApiError::new(
-            ErrorCode::BadUserSig,
+        return Err(Failure::new(
+            FailureKind::UnknownApp,
             format!("sdkappid {} is not known to this server", q.sdkappid),
         ));
     };
@@ -44,14 +47,18 @@ pub fn authenticate<'a>(state: &'a AppState, q: &ApiQuery) -> Result<(&'a App, C
             now,
         )
         .map_err(|e| {
-            if e.is_expired() {
-                ApiError::new(ErrorCode::UserSigExpired, format!("UserSig expired: {e}"))
+            let kind = match &e {
+                UserSigError::Expired { .. } => FailureKind::SigExpired,
+                UserSigError::Malformed(_) => FailureKind::SigMalformed,
+                UserSigError::BadSignature => FailureKind::SigBadSignature,
+                UserSigError::Mismatch => mismatch_kind(&q.usersig, &q.identifier),
+            };
+            let what = if kind == FailureKind::SigExpired {
+                "UserSig expired"
             } else {
-                ApiError::new(
-                    ErrorCode::BadUserSig,
-                    format!("UserSig verification failed: {e}"),
-                )
-            }
+                "UserSig verification failed"
+            };
+            Failure::new(kind, format!("{what}: {e}"))
         })?;
     let caller = Caller {
         sdkappid: q.sdkappid,
@@ -61,13 +68,22 @@ pub fn authenticate<'a>(state: &'a AppState, q: &ApiQuery) -> Result<(&'a App, C
     Ok((app, caller))
 }
 
-/// 70004 unless the caller is one of the app's admins.
-pub fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+/// Which field of a UserSig issued for someone else differs: the identifier (checked first), or
+/// else the app.
+fn mismatch_kind(usersig: &str, identifier: &str) -> FailureKind {
+    match callrec_usersig::decode(usersig) {
+        Ok(token) if token.identifier == identifier => FailureKind::SigOtherApp,
+        _ => FailureKind::SigOtherIdentifier,
+    }
+}
+
+/// [`FailureKind::NotAdmin`] unless the caller is one of the app's admins.
+pub fn require_admin(caller: &Caller) -> Result<(), Failure> {
     if caller.is_admin {
         Ok(())
     } else {
-        Err(ApiError::new(
-            ErrorCode::NotAllowed,
+        Err(Failure::new(
+            FailureKind::NotAdmin,
             format!(
                 "identifier {:?} is not an admin of app {}; this API needs an admin",
                 caller.identifier, caller.sdkappid

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// The fixed configuration keys that environment variables may override, with their variables
 /// (`CALLREC_` + the key in upper case, a section's `.` as `__`).
@@ -73,7 +73,7 @@ pub enum ConfigError {
 }
 
 /// `[store]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
     /// `sqlite://PATH` or `postgres://…`; default `sqlite://<data_dir>/callrec.db`.
@@ -81,7 +81,7 @@ pub struct StoreSection {
 }
 
 /// `[retention]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionSection {
     /// Records older than this many days are invisible and purged.
@@ -95,7 +95,7 @@ impl Default for RetentionSection {
 }
 
 /// `[calls]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CallsSection {
     /// A callee still ringing this long after being invited counts as not answered.
@@ -114,11 +114,11 @@ impl Default for CallsSection {
 }
 
 /// `[rate_limit]`: cluster-wide rate limiting.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RateLimitSection {
     /// `redis://…`; absent: every node limits on its own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     redis_url: Option<String>,
 }
 
@@ -168,35 +168,61 @@ pub struct RateLimitConfig {
     pub redis_url: Option<RedisUrl>,
 }
 
-/// `[apps.rate_limits]`: requests per second per API; 0 = unlimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// `[apps.rate_limits]`: requests per second per API, keyed by the API's name (see
+/// [`crate::ops::ENDPOINTS`]); 0 = unlimited; an absent key takes the API's default; an
+/// unknown key is an error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RateLimits {
-    /// `v1/records/get_record_by_callId`.
-    #[serde(rename = "get_record_by_callId")]
-    pub get_record_by_call_id: u32,
-    /// `v1/records/get_records_by_filter`.
-    pub get_records_by_filter: u32,
-    /// `v1/events/report`.
-    pub report_events: u32,
+    set: std::collections::BTreeMap<String, u32>,
 }
 
-impl Default for RateLimits {
-    fn default() -> Self {
+impl RateLimits {
+    /// Limits with these keys set (the rest at their defaults).
+    pub fn with(pairs: &[(&str, u32)]) -> Self {
         Self {
-            get_record_by_call_id: 20,
-            get_records_by_filter: 200,
-            report_events: 0,
+            set: pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
         }
+    }
+
+    /// The limit of the API named `name`: as configured, else its default.
+    pub fn per_second(&self, name: &str) -> u32 {
+        if let Some(n) = self.set.get(name) {
+            return *n;
+        }
+        crate::ops::ENDPOINTS
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.default_rate)
+            .or_else(|| {
+                crate::ops::RESERVED_RATE_KEYS
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, n)| *n)
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RateLimits {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let set = std::collections::BTreeMap::<String, u32>::deserialize(d)?;
+        if let Some(unknown) = set.keys().find(|k| !crate::ops::is_rate_key(k)) {
+            let known: Vec<&str> = crate::ops::ENDPOINTS.iter().map(|e| e.name).collect();
+            return Err(serde::de::Error::custom(format!(
+                "unknown rate-limit key `{unknown}`; the APIs are {}",
+                known.join(", ")
+            )));
+        }
+        Ok(Self { set })
     }
 }
 
 /// One `[[apps]]` entry as written.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AppSection {
     sdkappid: u64,
-    #[serde(default, skip_serializing)]
+    #[serde(default)]
     secret_key: Option<SecretString>,
     #[serde(default)]
     secret_key_file: Option<PathBuf>,
@@ -217,7 +243,7 @@ fn default_true() -> bool {
 }
 
 /// The file's shape.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     #[serde(default = "default_listen")]
@@ -625,7 +651,14 @@ mod tests {
         assert_eq!(app.secret_key.expose_secret(), key);
         assert_eq!(app.admins, vec!["administrator"]);
         assert!(app.group_call_package);
-        assert_eq!(app.rate_limits, RateLimits::default());
+        for e in &crate::ops::ENDPOINTS {
+            assert_eq!(
+                app.rate_limits.per_second(e.name),
+                e.default_rate,
+                "{}",
+                e.name
+            );
+        }
         assert!(cfg.tls.is_none() && !cfg.insecure_http);
     }
 

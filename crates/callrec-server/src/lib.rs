@@ -4,12 +4,17 @@
 //! [`Server::bind`] opens the store, prepares TLS and binds the listener; [`Server::run`] serves
 //! until its shutdown future resolves, then drains requests, stops the jobs and closes the store.
 
+pub mod api;
 pub mod auth;
 pub mod config;
-pub mod error;
+pub mod engine;
+pub mod failure;
 pub mod jobs;
+pub mod json;
 pub mod metrics;
+pub mod ops;
 pub mod pipeline;
+pub mod query;
 pub mod rate_limit;
 pub mod records;
 pub mod report;
@@ -17,7 +22,7 @@ pub mod router;
 pub mod serve;
 pub mod state;
 pub mod tls;
-pub mod wire;
+pub mod v1;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,7 +35,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
-pub use error::{ApiError, ErrorCode};
+pub use failure::{Failure, FailureKind};
 pub use router::app;
 pub use state::AppState;
 

@@ -22,8 +22,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::error::ErrorCode;
-use crate::pipeline::Api;
+use crate::failure::FailureKind;
+use crate::ops::{ENDPOINTS, Endpoint, Generation};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -73,8 +73,11 @@ pub struct Metrics {
     hot: HotHandles,
 }
 
-/// The API slots of [`HotHandles`]: the three APIs, then "unknown".
-const API_SLOTS: usize = Api::ALL.len() + 1;
+/// The API slots of [`HotHandles`]: every endpoint, then "unknown" of each generation.
+const API_SLOTS: usize = ENDPOINTS.len() + Generation::ALL.len();
+
+/// The outcome slots of [`HotHandles`]: success, then every failure kind.
+const OUTCOME_SLOTS: usize = FailureKind::ALL.len() + 1;
 
 /// The store operations timed by [`TimedStore`].
 const STORE_OPS: [&str; 8] = [
@@ -90,26 +93,23 @@ const STORE_OPS: [&str; 8] = [
 
 #[derive(Default)]
 struct HotHandles {
-    requests: [[OnceLock<Counter>; ErrorCode::ALL.len()]; API_SLOTS],
+    requests: [[OnceLock<Counter>; OUTCOME_SLOTS]; API_SLOTS],
     request_duration: [OnceLock<Histogram>; API_SLOTS],
     events: [OnceLock<Counter>; 3],
     store_duration: [OnceLock<Histogram>; STORE_OPS.len()],
 }
 
-fn api_slot(api: Option<Api>) -> usize {
-    match api {
-        Some(Api::GetRecordByCallId) => 0,
-        Some(Api::GetRecordsByFilter) => 1,
-        Some(Api::ReportEvents) => 2,
-        None => 3,
+fn api_slot(generation: Generation, endpoint: Option<&Endpoint>) -> usize {
+    match endpoint {
+        Some(e) => e.index,
+        None => {
+            ENDPOINTS.len()
+                + Generation::ALL
+                    .iter()
+                    .position(|g| *g == generation)
+                    .unwrap_or_default()
+        }
     }
-}
-
-fn code_slot(code: ErrorCode) -> usize {
-    ErrorCode::ALL
-        .iter()
-        .position(|c| *c == code)
-        .unwrap_or_default()
 }
 
 impl std::fmt::Debug for Metrics {
@@ -189,17 +189,27 @@ impl Metrics {
         }
     }
 
-    /// Counts one `/v1/` request (`None`: an unknown API, labelled `unknown`) like
-    /// [`Metrics::observe_request`], through cached handles.
-    pub fn observe_api_request(&self, api: Option<Api>, code: ErrorCode, seconds: f64) {
-        let slot = api_slot(api);
-        let label = api.map_or("unknown", Api::label);
-        self.hot.requests[slot][code_slot(code)]
+    /// Counts one API request (an unknown API is labelled `unknown`) like
+    /// [`Metrics::observe_request`], through cached handles. `kind` is `None` for a success;
+    /// `code` is the number the answer carried (for a given endpoint and kind it is always the
+    /// same, which is what makes the cache exact).
+    pub fn observe_api_request(
+        &self,
+        generation: Generation,
+        endpoint: Option<&Endpoint>,
+        kind: Option<FailureKind>,
+        code: u32,
+        seconds: f64,
+    ) {
+        let slot = api_slot(generation, endpoint);
+        let label = endpoint.map_or("unknown", |e| e.name);
+        let outcome = kind.map_or(0, |k| k.index() + 1);
+        self.hot.requests[slot][outcome]
             .get_or_init(|| {
                 self.requests
                     .get_or_create(&RequestLabels {
                         api: label.to_owned(),
-                        error_code: code.as_u32().to_string(),
+                        error_code: code.to_string(),
                     })
                     .clone()
             })
@@ -376,11 +386,19 @@ mod tests {
         m.observe_request("get_record_by_callId", 70001, 0.01);
         m.count_events(EventOutcome::Accepted, 3);
         m.observe_api_request(
-            Some(Api::GetRecordByCallId),
-            ErrorCode::InvalidRequest,
+            Generation::V1,
+            Some(&ENDPOINTS[0]),
+            Some(FailureKind::InvalidField),
+            70001,
             0.01,
         );
-        m.observe_api_request(None, ErrorCode::InvalidRequest, 0.01);
+        m.observe_api_request(
+            Generation::V1,
+            None,
+            Some(FailureKind::UnknownApi),
+            70001,
+            0.01,
+        );
         m.count_events(EventOutcome::Accepted, 2);
         let text = m.render();
         assert!(

@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use redis::aio::MultiplexedConnection;
 
-use crate::config::{App, RateLimitConfig, RateLimits, RedisUrl};
+use crate::config::{App, RateLimitConfig, RedisUrl};
 use crate::metrics::Metrics;
-use crate::pipeline::Api;
+use crate::ops::{ENDPOINTS, Endpoint};
 
 /// Longest wait for one Redis script call before the local limiter decides.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(100);
@@ -65,8 +65,8 @@ return 1
 ";
 
 /// The Redis key of an (app, API) pair.
-pub fn redis_key(sdkappid: u64, api: Api) -> String {
-    format!("callrec:rl:{sdkappid}:{}", api.label())
+pub fn redis_key(sdkappid: u64, endpoint: &Endpoint) -> String {
+    format!("callrec:rl:{sdkappid}:{}", endpoint.name)
 }
 
 /// The GCRA parameters (emission interval, burst tolerance) in microseconds for `n` per second.
@@ -82,7 +82,8 @@ struct Limit {
 
 /// The limiters of every configured app.
 pub struct RateLimiters {
-    limits: HashMap<(u64, Api), Limit>,
+    /// By (sdkappid, endpoint index).
+    limits: HashMap<(u64, usize), Limit>,
     cluster: Option<ClusterLimiter>,
     metrics: Arc<Metrics>,
 }
@@ -96,24 +97,16 @@ impl std::fmt::Debug for RateLimiters {
     }
 }
 
-fn per_second(limits: &RateLimits, api: Api) -> u32 {
-    match api {
-        Api::GetRecordByCallId => limits.get_record_by_call_id,
-        Api::GetRecordsByFilter => limits.get_records_by_filter,
-        Api::ReportEvents => limits.report_events,
-    }
-}
-
 impl RateLimiters {
     /// One limiter per app and API with a non-zero limit; cluster-wide through Redis when
     /// `settings.redis_url` is set (nothing is connected yet: the first limited request does).
     pub fn new(apps: &[App], settings: &RateLimitConfig, metrics: Arc<Metrics>) -> Self {
         let mut limits = HashMap::new();
         for app in apps {
-            for api in Api::ALL {
-                if let Some(n) = NonZeroU32::new(per_second(&app.rate_limits, api)) {
+            for endpoint in &ENDPOINTS {
+                if let Some(n) = NonZeroU32::new(app.rate_limits.per_second(endpoint.name)) {
                     limits.insert(
-                        (app.sdkappid, api),
+                        (app.sdkappid, endpoint.index),
                         Limit {
                             per_second: n,
                             local: RateLimiter::direct(Quota::per_second(n)),
@@ -140,12 +133,12 @@ impl RateLimiters {
 
     /// Takes one request from the pair's bucket; false when the rate is exceeded. Never fails:
     /// when Redis cannot answer, this node's own bucket decides.
-    pub async fn check(&self, sdkappid: u64, api: Api) -> bool {
-        let Some(limit) = self.limits.get(&(sdkappid, api)) else {
+    pub async fn check(&self, sdkappid: u64, endpoint: &Endpoint) -> bool {
+        let Some(limit) = self.limits.get(&(sdkappid, endpoint.index)) else {
             return true;
         };
         if let Some(cluster) = &self.cluster
-            && let Some(allowed) = cluster.check(sdkappid, api, limit.per_second).await
+            && let Some(allowed) = cluster.check(sdkappid, endpoint, limit.per_second).await
         {
             self.metrics.count_rate_limit_decision("redis");
             return allowed;
@@ -229,7 +222,7 @@ impl ClusterLimiter {
     }
 
     /// The cluster's verdict, or `None` when Redis could not give one in time.
-    async fn check(&self, sdkappid: u64, api: Api, n: NonZeroU32) -> Option<bool> {
+    async fn check(&self, sdkappid: u64, endpoint: &Endpoint, n: NonZeroU32) -> Option<bool> {
         if self.backing_off() {
             return None;
         }
@@ -241,7 +234,7 @@ impl ClusterLimiter {
             }
         };
         let (interval, tolerance) = gcra_params(n);
-        let mut invocation = self.script.key(redis_key(sdkappid, api));
+        let mut invocation = self.script.key(redis_key(sdkappid, endpoint));
         invocation.arg(interval).arg(tolerance);
         let answer = tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async::<i64>(&mut conn))
             .await
@@ -301,7 +294,12 @@ impl ClusterLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RateLimits;
     use secrecy::SecretString;
+
+    const GET: &Endpoint = &ENDPOINTS[0];
+    const FILTER: &Endpoint = &ENDPOINTS[1];
+    const REPORT: &Endpoint = &ENDPOINTS[2];
 
     fn app(sdkappid: u64, limits: RateLimits) -> App {
         App {
@@ -329,21 +327,18 @@ mod tests {
     async fn limiter_allows_burst_of_n_then_refuses() {
         let l = local(&[app(
             1,
-            RateLimits {
-                get_record_by_call_id: 3,
-                get_records_by_filter: 0,
-                report_events: 1,
-            },
+            RateLimits::with(&[
+                ("get_record_by_callId", 3),
+                ("get_records_by_filter", 0),
+                ("report_events", 1),
+            ]),
         )]);
         for _ in 0..3 {
-            assert!(l.check(1, Api::GetRecordByCallId).await);
+            assert!(l.check(1, GET).await);
         }
-        assert!(!l.check(1, Api::GetRecordByCallId).await);
-        assert!(l.check(1, Api::ReportEvents).await);
-        assert!(
-            !l.check(1, Api::ReportEvents).await,
-            "APIs have separate buckets"
-        );
+        assert!(!l.check(1, GET).await);
+        assert!(l.check(1, REPORT).await);
+        assert!(!l.check(1, REPORT).await, "APIs have separate buckets");
         assert!(!l.is_cluster_wide());
     }
 
@@ -351,14 +346,14 @@ mod tests {
     async fn zero_means_unlimited() {
         let l = local(&[app(
             1,
-            RateLimits {
-                get_record_by_call_id: 0,
-                get_records_by_filter: 0,
-                report_events: 0,
-            },
+            RateLimits::with(&[
+                ("get_record_by_callId", 0),
+                ("get_records_by_filter", 0),
+                ("report_events", 0),
+            ]),
         )]);
         for _ in 0..10_000 {
-            assert!(l.check(1, Api::GetRecordsByFilter).await);
+            assert!(l.check(1, FILTER).await);
         }
     }
 
@@ -373,7 +368,7 @@ mod tests {
             assert_eq!(tolerance / interval, u64::from(n));
         }
         assert_eq!(
-            redis_key(1_400_000_001, Api::GetRecordByCallId),
+            redis_key(1_400_000_001, GET),
             "callrec:rl:1400000001:get_record_by_callId"
         );
     }
@@ -381,11 +376,11 @@ mod tests {
     #[tokio::test]
     async fn unreachable_redis_falls_back_to_the_local_limit_quickly() {
         let metrics = Arc::new(Metrics::new());
-        let limits = RateLimits {
-            get_record_by_call_id: 5,
-            get_records_by_filter: 0,
-            report_events: 0,
-        };
+        let limits = RateLimits::with(&[
+            ("get_record_by_callId", 5),
+            ("get_records_by_filter", 0),
+            ("report_events", 0),
+        ]);
         // Port 1 on loopback: nothing listens, connections are refused.
         let l = with_redis(
             &[app(1, limits)],
@@ -398,7 +393,7 @@ mod tests {
         let allowed = {
             let mut n = 0;
             for _ in 0..20 {
-                n += usize::from(l.check(1, Api::GetRecordByCallId).await);
+                n += usize::from(l.check(1, GET).await);
             }
             n
         };
@@ -432,18 +427,18 @@ mod tests {
         };
         // A fresh key namespace: a random app.
         let sdkappid = 1_900_000_000 + u64::from(rand::random::<u32>());
-        let limits = RateLimits {
-            get_record_by_call_id: 10,
-            get_records_by_filter: 0,
-            report_events: 0,
-        };
+        let limits = RateLimits::with(&[
+            ("get_record_by_callId", 10),
+            ("get_records_by_filter", 0),
+            ("report_events", 0),
+        ]);
         let metrics = Arc::new(Metrics::new());
-        let a = with_redis(&[app(sdkappid, limits)], &url, Arc::clone(&metrics));
+        let a = with_redis(&[app(sdkappid, limits.clone())], &url, Arc::clone(&metrics));
         let b = with_redis(&[app(sdkappid, limits)], &url, Arc::clone(&metrics));
         let mut allowed = 0;
         for i in 0..40 {
             let node = if i % 2 == 0 { &a } else { &b };
-            allowed += usize::from(node.check(sdkappid, Api::GetRecordByCallId).await);
+            allowed += usize::from(node.check(sdkappid, GET).await);
         }
         // A burst of 10 plus at most what refills while the 40 calls run (10/s).
         assert!((10..=12).contains(&allowed), "allowed {allowed}");
@@ -453,6 +448,6 @@ mod tests {
             "{text}"
         );
         // Other APIs and apps are separate keys.
-        assert!(a.check(sdkappid, Api::GetRecordsByFilter).await);
+        assert!(a.check(sdkappid, FILTER).await);
     }
 }

@@ -1,4 +1,5 @@
-//! `POST /v1/events/report` (docs/api.md): validate, authorize and store a batch of call events.
+//! Event reporting (`/v1/events/report`, docs/api.md): validate, authorize and store a batch of
+//! call events.
 //!
 //! Guarantees: every event is counted exactly once as accepted, duplicate or rejected; a bad or
 //! forbidden event rejects only itself; all storable events go to the store in ONE `ingest` call
@@ -23,13 +24,12 @@ use std::collections::{HashMap, HashSet};
 use callrec_domain::{
     CallType, Event, EventType, IngestItem, IngestOutcome, Participants, validate_event,
 };
-use serde_json::{Map, Value};
 
+use crate::api::{Outcome, Rejection, ReportOutcome};
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorCode};
+use crate::failure::{Failure, FailureKind};
 use crate::metrics::EventOutcome;
 use crate::state::AppState;
-use crate::wire::{self, RejectedEvent, ReportData, ResponseData};
 
 /// Most events in one report.
 pub const MAX_EVENTS: usize = 1000;
@@ -53,38 +53,25 @@ impl From<Participants> for CallView {
     }
 }
 
-/// `POST /v1/events/report`.
+/// Stores a batch of events (each already parsed, or refused with the reason).
 pub async fn report_events(
     state: &AppState,
     caller: &Caller,
-    body: &Map<String, Value>,
-) -> Result<ResponseData, ApiError> {
-    let events = match body.get("events") {
-        None | Some(Value::Null) => return Err(ApiError::invalid("events is required")),
-        Some(Value::Array(events)) => events,
-        Some(_) => return Err(ApiError::bad_body("events must be an array")),
-    };
-    if events.is_empty() || events.len() > MAX_EVENTS {
-        return Err(ApiError::invalid(format!(
-            "events must hold 1-{MAX_EVENTS} events, got {}",
-            events.len()
-        )));
-    }
+    events: Vec<Result<Event, String>>,
+) -> Result<Outcome, Failure> {
     let now_ms = state.clock.now_ms();
     let retention_ms = state.config.retention_ms();
 
     let mut rejected = Vec::new();
     let mut valid: Vec<(usize, Event)> = Vec::with_capacity(events.len());
-    for (index, value) in events.iter().enumerate() {
-        let checked = wire::parse_event(value)
-            .map_err(|e| e.message().to_owned())
-            .and_then(|e| validate_event(e, now_ms, retention_ms).map_err(|e| e.0));
+    for (index, parsed) in events.into_iter().enumerate() {
+        let checked = parsed.and_then(|e| validate_event(e, now_ms, retention_ms).map_err(|e| e.0));
         match checked {
             Ok(event) => valid.push((index, event)),
-            Err(message) => rejected.push(RejectedEvent {
+            Err(message) => rejected.push(Rejection {
                 index,
-                error_code: ErrorCode::InvalidRequest.as_u32(),
-                error_message: format!("events[{index}]: {message}"),
+                kind: FailureKind::InvalidField,
+                message: format!("events[{index}]: {message}"),
             }),
         }
     }
@@ -109,10 +96,10 @@ pub async fn report_events(
             .store
             .ingest(items)
             .await
-            .map_err(|e| ApiError::internal(&e))?
+            .map_err(|e| Failure::internal(&e))?
     };
     if outcomes.len() != storable.len() {
-        return Err(ApiError::internal(
+        return Err(Failure::internal(
             &"store answered a different number of outcomes",
         ));
     }
@@ -129,7 +116,7 @@ pub async fn report_events(
     state
         .metrics
         .count_events(EventOutcome::Rejected, rejected.len() as u64);
-    Ok(ResponseData::Report(ReportData {
+    Ok(Outcome::Report(ReportOutcome {
         accepted,
         duplicates,
         rejected,
@@ -141,8 +128,8 @@ async fn authorize(
     state: &AppState,
     caller: &Caller,
     valid: Vec<(usize, Event)>,
-    rejected: &mut Vec<RejectedEvent>,
-) -> Result<Vec<(usize, Event)>, ApiError> {
+    rejected: &mut Vec<Rejection>,
+) -> Result<Vec<(usize, Event)>, Failure> {
     let mut call_ids: Vec<String> = valid
         .iter()
         .filter(|(_, e)| e.user_id == caller.identifier)
@@ -157,7 +144,7 @@ async fn authorize(
             .store
             .participants(caller.sdkappid, &call_ids)
             .await
-            .map_err(|e| ApiError::internal(&e))?
+            .map_err(|e| Failure::internal(&e))?
             .into_iter()
             .map(|(id, p)| (id, CallView::from(p)))
             .collect()
@@ -165,14 +152,14 @@ async fn authorize(
 
     let mut storable = Vec::with_capacity(valid.len());
     for (index, event) in valid {
-        let refuse = |code: ErrorCode, message: String| RejectedEvent {
+        let refuse = |kind: FailureKind, message: String| Rejection {
             index,
-            error_code: code.as_u32(),
-            error_message: format!("events[{index}]: {message}"),
+            kind,
+            message: format!("events[{index}]: {message}"),
         };
         if event.user_id != caller.identifier {
             rejected.push(refuse(
-                ErrorCode::NotAllowed,
+                FailureKind::NotAllowed,
                 format!(
                     "userId {:?} is not the reporting identifier; only an admin may report events about other users",
                     event.user_id
@@ -187,7 +174,7 @@ async fn authorize(
                 && view.caller != event.user_id
             {
                 rejected.push(refuse(
-                    ErrorCode::NotAllowed,
+                    FailureKind::NotAllowed,
                     format!(
                         "call {:?} was started by another user; a user may report a start only as the call's caller",
                         event.call_id
@@ -211,7 +198,7 @@ async fn authorize(
         }
         let Some(view) = calls.get_mut(&event.call_id) else {
             rejected.push(refuse(
-                ErrorCode::InvalidRequest,
+                FailureKind::InvalidField,
                 format!("call {:?} has not started yet; retry later", event.call_id),
             ));
             continue;
@@ -219,7 +206,7 @@ async fn authorize(
         let open_join = event.kind == EventType::Join && view.call_type == CallType::Group;
         if !open_join && !view.members.contains(&event.user_id) {
             rejected.push(refuse(
-                ErrorCode::NotAllowed,
+                FailureKind::NotAllowed,
                 format!(
                     "user {:?} takes no part in call {:?}",
                     event.user_id, event.call_id

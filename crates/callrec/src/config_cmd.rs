@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use callrec_server::config::{
     Config, STARTER_SDKAPPID, StoreUrl, random_secret_key, redact_url, starter_config,
 };
+use callrec_server::ops::{self, Generation};
 
 use crate::cli::{ConfigAction, ConfigArgs};
 use crate::error::Error;
@@ -61,7 +62,6 @@ pub fn summary(c: &Config) -> String {
         c.calls.ring_timeout_secs, c.calls.max_idle_secs
     );
     for app in &c.apps {
-        let rl = app.rate_limits;
         let limit = |n: u32| {
             if n == 0 {
                 "unlimited".to_owned()
@@ -72,13 +72,17 @@ pub fn summary(c: &Config) -> String {
         let _ = writeln!(s, "app {}:", app.sdkappid);
         let _ = writeln!(s, "  admins:             {}", app.admins.join(", "));
         let _ = writeln!(s, "  group_call_package: {}", app.group_call_package);
-        let _ = writeln!(
-            s,
-            "  rate limits:        get_record_by_callId {}, get_records_by_filter {}, report_events {}",
-            limit(rl.get_record_by_call_id),
-            limit(rl.get_records_by_filter),
-            limit(rl.report_events)
-        );
+        for generation in Generation::ALL {
+            let limits: Vec<String> = ops::of(generation)
+                .map(|e| format!("{} {}", e.name, limit(app.rate_limits.per_second(e.name))))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  {} rate limits:     {}",
+                generation.label(),
+                limits.join(", ")
+            );
+        }
     }
     s
 }

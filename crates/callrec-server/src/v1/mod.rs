@@ -1,15 +1,165 @@
-//! The v1 wire format: TRTC's camelCase JSON shapes and their mapping to and from domain types.
+//! The v1 generation: TRTC's camelCase JSON, the `{errorCode, errorMessage, requestId, data}`
+//! envelope and v1's error numbers, mapped to and from the domain types of [`crate::api`].
 //!
-//! Guarantees: the envelope is `{"errorCode","errorMessage","requestId"[,"data"]}` in that order
-//! with `data` only on success; a record's fields appear exactly in the documented order; request
-//! bodies are typed by hand from [`serde_json::Value`] so that a wrong JSON type is told apart
-//! from a bad value (70009 vs 70001), `null` counts as absent and unknown fields are ignored.
+//! Guarantees: the envelope's keys come in that order with `data` only on success; a record's
+//! fields appear exactly in the documented order; request bodies are typed by hand (a wrong JSON
+//! type is a bad body, a bad value an invalid field).
 
-use callrec_domain::{Event, EventType, Record};
+use callrec_domain::{CallResult, CallType, Event, EventType, Record, ResultFilter};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::api::{FilterParams, Outcome, RecordPage, ReportOutcome, Request, Wire};
+use crate::failure::{Failure, FailureKind};
+use crate::json::{
+    self, FieldError, opt_int, opt_str, opt_str_array, push_int, push_json_str, req_int, req_str,
+};
+use crate::ops::{Endpoint, Generation, Operation};
+
+/// The message of every success.
+const SUCCESS: &str = "Success";
+
+/// Default `numberPerPage`.
+pub const DEFAULT_PER_PAGE: i64 = 100;
+
+/// The v1 mapping.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct V1;
+
+/// The v1 number of a failure kind.
+pub fn code(kind: FailureKind) -> u32 {
+    use FailureKind as K;
+    match kind {
+        K::UnknownApi | K::MethodNotAllowed | K::BadAppIdParam | K::BadQuery | K::InvalidField => {
+            70001
+        }
+        K::UnknownApp
+        | K::SigMalformed
+        | K::SigOtherIdentifier
+        | K::SigOtherApp
+        | K::SigBadSignature => 70002,
+        K::SigExpired => 70003,
+        K::NotAdmin | K::NotAllowed => 70004,
+        K::NoPackage => 50001,
+        K::RateLimited => 70005,
+        K::BadBody => 70009,
+        K::NotFound => 101050,
+        K::CallNotActive => 101004,
+        K::Internal => 101001,
+    }
+}
+
+impl Wire for V1 {
+    fn generation(&self) -> Generation {
+        Generation::V1
+    }
+
+    fn code(&self, kind: FailureKind, _endpoint: Option<&'static Endpoint>) -> u32 {
+        code(kind)
+    }
+
+    fn parse(
+        &self,
+        endpoint: &'static Endpoint,
+        body: &Map<String, Value>,
+    ) -> Result<Request, Failure> {
+        match endpoint.operation {
+            Operation::GetRecord => Ok(Request::GetRecord {
+                call_id: json::call_id(body, "callId")?.to_owned(),
+            }),
+            Operation::FilterRecords => filter_params(body).map(Request::FilterRecords),
+            Operation::ReportEvents => report_events(body).map(Request::ReportEvents),
+            Operation::GetCallInfo | Operation::EndCall | Operation::StartCallByRobot => {
+                Err(Failure::new(FailureKind::UnknownApi, "not a v1 API"))
+            }
+        }
+    }
+
+    fn success(&self, _endpoint: &'static Endpoint, outcome: &Outcome, request_id: &str) -> String {
+        let data = match outcome {
+            Outcome::Record(r) => ResponseData::Record(WireRecord::from(r)),
+            Outcome::Page(p) => ResponseData::Filter(FilterData::from(p)),
+            Outcome::Report(r) => ResponseData::Report(ReportData::from(r)),
+            Outcome::CallInfo(_) | Outcome::Done | Outcome::CallStarted { .. } => {
+                return envelope::<()>(0, SUCCESS, request_id, None);
+            }
+        };
+        success_envelope(request_id, &data)
+    }
+
+    fn failure(&self, code: u32, message: &str, request_id: &str) -> String {
+        envelope::<()>(code, message, request_id, None)
+    }
+}
+
+/// A `get_records_by_filter` body (types first: a wrong JSON type anywhere is a bad body before
+/// any value is judged).
+fn filter_params(body: &Map<String, Value>) -> Result<FilterParams, Failure> {
+    let start = opt_int(body, "startTimestamp")?;
+    let end = opt_int(body, "endTimestamp")?;
+    let result = opt_str(body, "callResult")?;
+    let call_type = opt_str(body, "callType")?;
+    let per_page = opt_int(body, "numberPerPage")?;
+    let page = opt_int(body, "page")?;
+
+    let start = start.ok_or_else(|| Failure::invalid("startTimestamp is required"))?;
+    let result = match result {
+        None => ResultFilter::Ended,
+        Some(text) => ResultFilter::Is(text.parse::<CallResult>().map_err(|()| {
+            Failure::invalid(format!(
+                "callResult {text:?} is not one of cancel, reject, not_answer, call_busy, normal_end, interrupt, ongoing"
+            ))
+        })?),
+    };
+    let call_type = call_type
+        .map(|text| {
+            text.parse::<CallType>()
+                .map_err(|()| Failure::invalid(format!("callType {text:?} is not single or group")))
+        })
+        .transpose()?;
+    let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
+    let max = crate::records::MAX_PER_PAGE;
+    if !(1..=max).contains(&per_page) {
+        return Err(Failure::invalid(format!(
+            "numberPerPage must be 1-{max}, got {per_page}"
+        )));
+    }
+    let page = page.unwrap_or(1);
+    if page < 1 {
+        return Err(Failure::invalid(format!(
+            "page must be at least 1, got {page}"
+        )));
+    }
+    Ok(FilterParams {
+        start_secs: Some(start),
+        end_secs: end,
+        result,
+        call_type,
+        per_page: u32::try_from(per_page).unwrap_or(1),
+        page: u64::try_from(page).unwrap_or(1),
+        field_names: ("startTimestamp", "endTimestamp"),
+    })
+}
+
+/// An `events/report` body: 1–1000 events, each parsed on its own.
+fn report_events(body: &Map<String, Value>) -> Result<Vec<Result<Event, String>>, Failure> {
+    let events = match body.get("events") {
+        None | Some(Value::Null) => return Err(Failure::invalid("events is required")),
+        Some(Value::Array(events)) => events,
+        Some(_) => return Err(Failure::bad_body("events must be an array")),
+    };
+    let max = crate::report::MAX_EVENTS;
+    if events.is_empty() || events.len() > max {
+        return Err(Failure::invalid(format!(
+            "events must hold 1-{max} events, got {}",
+            events.len()
+        )));
+    }
+    Ok(events
+        .iter()
+        .map(|v| parse_event(v).map_err(|e| e.message().to_owned()))
+        .collect())
+}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,13 +173,13 @@ struct Envelope<'a, T> {
 
 /// Renders the v1 envelope; `data` is present only when given.
 pub fn envelope<T: Serialize>(
-    code: ErrorCode,
+    code: u32,
     message: &str,
     request_id: &str,
     data: Option<&T>,
 ) -> String {
     let env = Envelope {
-        error_code: code.as_u32(),
+        error_code: code,
         error_message: message,
         request_id,
         data,
@@ -38,44 +188,20 @@ pub fn envelope<T: Serialize>(
     serde_json::to_string(&env).unwrap_or_default()
 }
 
-/// Appends `s` as a JSON string exactly as `serde_json` writes it (it escapes only `"`, `\\` and
-/// control characters; those rare strings go through `serde_json` itself).
-fn push_json_str(out: &mut String, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    } else {
-        // Serializing a string cannot fail.
-        out.push_str(&serde_json::to_string(s).unwrap_or_default());
-    }
-}
-
-fn push_int(out: &mut String, n: impl std::fmt::Display) {
-    use std::fmt::Write as _;
-    // Writing into a String cannot fail.
-    let _ = write!(out, "{n}");
-}
-
 /// Renders the success envelope of `data`: the same text as
-/// `envelope(ErrorCode::Success, "Success", request_id, Some(data))`, with records written
+/// `envelope(0, "Success", request_id, Some(data))`, with records written
 /// straight into one pre-sized buffer.
 pub fn success_envelope(request_id: &str, data: &ResponseData) -> String {
     let records = match data {
         ResponseData::Record(_) => 1,
         ResponseData::Filter(f) => f.call_record_list.len(),
         ResponseData::Report(_) => {
-            return envelope(
-                ErrorCode::Success,
-                ErrorCode::Success.default_message(),
-                request_id,
-                Some(data),
-            );
+            return envelope(0, SUCCESS, request_id, Some(data));
         }
     };
     let mut out = String::with_capacity(128 + 320 * records);
     out.push_str("{\"errorCode\":0,\"errorMessage\":");
-    push_json_str(&mut out, ErrorCode::Success.default_message());
+    push_json_str(&mut out, SUCCESS);
     out.push_str(",\"requestId\":");
     push_json_str(&mut out, request_id);
     out.push_str(",\"data\":");
@@ -174,6 +300,34 @@ impl From<&Record> for WireRecord {
     }
 }
 
+impl From<&RecordPage> for FilterData {
+    fn from(p: &RecordPage) -> Self {
+        FilterData {
+            total_num: p.total,
+            page: p.page,
+            call_record_list: p.records.iter().map(WireRecord::from).collect(),
+        }
+    }
+}
+
+impl From<&ReportOutcome> for ReportData {
+    fn from(r: &ReportOutcome) -> Self {
+        ReportData {
+            accepted: r.accepted,
+            duplicates: r.duplicates,
+            rejected: r
+                .rejected
+                .iter()
+                .map(|x| RejectedEvent {
+                    index: x.index,
+                    error_code: code(x.kind),
+                    error_message: x.message.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// `data` of `get_records_by_filter`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -221,113 +375,6 @@ pub enum ResponseData {
     Report(ReportData),
 }
 
-/// A problem with one body field: a wrong JSON type (70009 at the top level) or a bad value
-/// (70001).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FieldError {
-    /// The field has the wrong JSON type.
-    WrongType(String),
-    /// The field is missing or its value is invalid.
-    Invalid(String),
-}
-
-impl FieldError {
-    /// The message.
-    pub fn message(&self) -> &str {
-        match self {
-            FieldError::WrongType(m) | FieldError::Invalid(m) => m,
-        }
-    }
-}
-
-impl From<FieldError> for ApiError {
-    fn from(e: FieldError) -> Self {
-        match e {
-            FieldError::WrongType(m) => ApiError::bad_body(m),
-            FieldError::Invalid(m) => ApiError::invalid(m),
-        }
-    }
-}
-
-/// Parses a request body that must be a JSON object (else 70009).
-pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_body("request body is empty"));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::bad_body("request body is not a JSON object")),
-        Err(e) => Err(ApiError::bad_body(format!(
-            "request body is not valid JSON: {e}"
-        ))),
-    }
-}
-
-fn present<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    obj.get(name).filter(|v| !v.is_null())
-}
-
-/// An optional string field.
-pub fn opt_str<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, FieldError> {
-    match present(obj, name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(FieldError::WrongType(format!("{name} must be a string"))),
-    }
-}
-
-/// A required string field.
-pub fn req_str<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, FieldError> {
-    opt_str(obj, name)?.ok_or_else(|| FieldError::Invalid(format!("{name} is required")))
-}
-
-/// An optional integer field: a JSON integer (`1.5`, `1.0` and `"5"` are wrong types) that fits
-/// an `i64` (larger ones are out of range).
-pub fn opt_int(obj: &Map<String, Value>, name: &str) -> Result<Option<i64>, FieldError> {
-    match present(obj, name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => {
-            if let Some(i) = n.as_i64() {
-                Ok(Some(i))
-            } else if n.is_u64() {
-                Err(FieldError::Invalid(format!("{name} is out of range")))
-            } else {
-                Err(FieldError::WrongType(format!("{name} must be an integer")))
-            }
-        }
-        Some(_) => Err(FieldError::WrongType(format!("{name} must be an integer"))),
-    }
-}
-
-/// A required integer field.
-pub fn req_int(obj: &Map<String, Value>, name: &str) -> Result<i64, FieldError> {
-    opt_int(obj, name)?.ok_or_else(|| FieldError::Invalid(format!("{name} is required")))
-}
-
-/// An optional array of strings.
-pub fn opt_str_array(
-    obj: &Map<String, Value>,
-    name: &str,
-) -> Result<Option<Vec<String>>, FieldError> {
-    match present(obj, name) {
-        None => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| match v {
-                Value::String(s) => Ok(s.clone()),
-                _ => Err(FieldError::WrongType(format!(
-                    "{name}[{i}] must be a string"
-                ))),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(FieldError::WrongType(format!(
-            "{name} must be an array of strings"
-        ))),
-    }
-}
-
 /// Maps one reported event (the fields of docs/api.md) to a domain [`Event`], without the semantic
 /// checks of [`callrec_domain::validate_event`]. Any problem names the field.
 pub fn parse_event(value: &Value) -> Result<Event, FieldError> {
@@ -366,11 +413,8 @@ pub fn parse_event(value: &Value) -> Result<Event, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::ENDPOINTS;
     use callrec_domain::{CallResult, CallType, MediaType};
-
-    fn obj(text: &str) -> Map<String, Value> {
-        parse_object(text.as_bytes()).unwrap()
-    }
 
     #[test]
     fn record_json_has_exact_fields_in_documented_order() {
@@ -423,7 +467,7 @@ mod tests {
             rejected: vec![],
         });
         assert_eq!(
-            envelope(ErrorCode::Success, "Success", "ab", Some(&data)),
+            envelope(0, "Success", "ab", Some(&data)),
             r#"{"errorCode":0,"errorMessage":"Success","requestId":"ab","data":{"accepted":1,"duplicates":0,"rejected":[]}}"#
         );
     }
@@ -473,40 +517,10 @@ mod tests {
             for id in ["0123456789abcdef0123456789abcdef", "a\"b"] {
                 assert_eq!(
                     success_envelope(id, data),
-                    envelope(ErrorCode::Success, "Success", id, Some(data))
+                    envelope(0, "Success", id, Some(data))
                 );
             }
         }
-    }
-
-    #[test]
-    fn body_that_is_empty_not_json_or_not_an_object_is_70009() {
-        for body in ["", "  ", "{", "[]", "\"x\"", "5", "null"] {
-            let err = parse_object(body.as_bytes()).unwrap_err();
-            assert_eq!(err.code, ErrorCode::BadBody, "{body:?}");
-        }
-    }
-
-    #[test]
-    fn wrong_json_type_is_70009_and_missing_or_out_of_range_is_70001() {
-        let code = |r: Result<i64, FieldError>| ApiError::from(r.unwrap_err()).code;
-        assert_eq!(code(req_int(&obj(r#"{"n":1.5}"#), "n")), ErrorCode::BadBody);
-        assert_eq!(code(req_int(&obj(r#"{"n":1.0}"#), "n")), ErrorCode::BadBody);
-        assert_eq!(code(req_int(&obj(r#"{"n":"5"}"#), "n")), ErrorCode::BadBody);
-        assert_eq!(code(req_int(&obj(r#"{}"#), "n")), ErrorCode::InvalidRequest);
-        assert_eq!(
-            code(req_int(&obj(r#"{"n":null}"#), "n")),
-            ErrorCode::InvalidRequest
-        );
-        assert_eq!(
-            code(req_int(&obj(r#"{"n":18446744073709551615}"#), "n")),
-            ErrorCode::InvalidRequest
-        );
-        assert_eq!(req_int(&obj(r#"{"n":-7,"x":[1]}"#), "n"), Ok(-7));
-        let s = req_str(&obj(r#"{"s":5}"#), "s").unwrap_err();
-        assert_eq!(ApiError::from(s).code, ErrorCode::BadBody);
-        let a = opt_str_array(&obj(r#"{"a":["x",1]}"#), "a").unwrap_err();
-        assert_eq!(ApiError::from(a).code, ErrorCode::BadBody);
     }
 
     #[test]
@@ -526,5 +540,57 @@ mod tests {
         let bad: Value =
             serde_json::from_str(r#"{"callId":"c","type":"dance","userId":"a","time":1}"#).unwrap();
         assert!(parse_event(&bad).unwrap_err().message().contains("type"));
+    }
+
+    #[test]
+    fn every_failure_kind_has_its_v1_number() {
+        let numbers: Vec<u32> = FailureKind::ALL.iter().map(|k| code(*k)).collect();
+        assert_eq!(
+            numbers,
+            [
+                70001, 70001, 70001, 70001, 70002, 70002, 70002, 70002, 70002, 70003, 70004, 50001,
+                70005, 70009, 70001, 70004, 101050, 101004, 101001
+            ]
+        );
+    }
+
+    #[test]
+    fn error_envelope_has_no_data_key() {
+        assert_eq!(
+            V1.failure(70001, "bad thing", "00112233445566778899aabbccddeeff"),
+            r#"{"errorCode":70001,"errorMessage":"bad thing","requestId":"00112233445566778899aabbccddeeff"}"#
+        );
+    }
+
+    #[test]
+    fn filter_defaults_and_ranges() {
+        let ep = &ENDPOINTS[1];
+        let parse = |body: &str| V1.parse(ep, &crate::json::parse_object(body.as_bytes()).unwrap());
+        let Ok(Request::FilterRecords(p)) = parse(r#"{"startTimestamp":5}"#) else {
+            panic!("parses");
+        };
+        assert_eq!(
+            (p.start_secs, p.end_secs, p.per_page, p.page),
+            (Some(5), None, 100, 1)
+        );
+        assert_eq!(p.result, ResultFilter::Ended);
+        for bad in [
+            r#"{}"#,
+            r#"{"startTimestamp":5,"numberPerPage":0}"#,
+            r#"{"startTimestamp":5,"numberPerPage":1001}"#,
+            r#"{"startTimestamp":5,"page":0}"#,
+            r#"{"startTimestamp":5,"callResult":"Cancel"}"#,
+            r#"{"startTimestamp":5,"callType":"SingleCall"}"#,
+        ] {
+            assert_eq!(
+                parse(bad).unwrap_err().kind,
+                FailureKind::InvalidField,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse(r#"{"startTimestamp":"5"}"#).unwrap_err().kind,
+            FailureKind::BadBody
+        );
     }
 }

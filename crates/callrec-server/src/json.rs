@@ -1,0 +1,196 @@
+//! JSON helpers both generations share: request bodies typed by hand from [`serde_json::Value`]
+//! (so a wrong JSON type is told apart from a bad value: [`FieldError`]), `null` counting as
+//! absent and unknown fields ignored; and the string and number writers of the hand-written
+//! answer fast paths.
+
+use serde_json::{Map, Value};
+
+use crate::failure::Failure;
+
+/// Appends `s` as a JSON string exactly as `serde_json` writes it (it escapes only `"`, `\\` and
+/// control characters; those rare strings go through `serde_json` itself).
+pub fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        // Serializing a string cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    }
+}
+
+pub fn push_int(out: &mut String, n: impl std::fmt::Display) {
+    use std::fmt::Write as _;
+    // Writing into a String cannot fail.
+    let _ = write!(out, "{n}");
+}
+
+/// A problem with one body field: a wrong JSON type (70009 at the top level) or a bad value
+/// (70001).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldError {
+    /// The field has the wrong JSON type.
+    WrongType(String),
+    /// The field is missing or its value is invalid.
+    Invalid(String),
+}
+
+impl FieldError {
+    /// The message.
+    pub fn message(&self) -> &str {
+        match self {
+            FieldError::WrongType(m) | FieldError::Invalid(m) => m,
+        }
+    }
+}
+
+impl From<FieldError> for Failure {
+    fn from(e: FieldError) -> Self {
+        match e {
+            FieldError::WrongType(m) => Failure::bad_body(m),
+            FieldError::Invalid(m) => Failure::invalid(m),
+        }
+    }
+}
+
+/// Parses a request body that must be a JSON object (else 70009).
+pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Failure> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Failure::bad_body("request body is empty"));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Failure::bad_body("request body is not a JSON object")),
+        Err(e) => Err(Failure::bad_body(format!(
+            "request body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+fn present<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.get(name).filter(|v| !v.is_null())
+}
+
+/// An optional string field.
+pub fn opt_str<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, FieldError> {
+    match present(obj, name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(FieldError::WrongType(format!("{name} must be a string"))),
+    }
+}
+
+/// A required string field.
+pub fn req_str<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, FieldError> {
+    opt_str(obj, name)?.ok_or_else(|| FieldError::Invalid(format!("{name} is required")))
+}
+
+/// An optional integer field: a JSON integer (`1.5`, `1.0` and `"5"` are wrong types) that fits
+/// an `i64` (larger ones are out of range).
+pub fn opt_int(obj: &Map<String, Value>, name: &str) -> Result<Option<i64>, FieldError> {
+    match present(obj, name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                Ok(Some(i))
+            } else if n.is_u64() {
+                Err(FieldError::Invalid(format!("{name} is out of range")))
+            } else {
+                Err(FieldError::WrongType(format!("{name} must be an integer")))
+            }
+        }
+        Some(_) => Err(FieldError::WrongType(format!("{name} must be an integer"))),
+    }
+}
+
+/// A required integer field.
+pub fn req_int(obj: &Map<String, Value>, name: &str) -> Result<i64, FieldError> {
+    opt_int(obj, name)?.ok_or_else(|| FieldError::Invalid(format!("{name} is required")))
+}
+
+/// An optional array of strings.
+pub fn opt_str_array(
+    obj: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<Vec<String>>, FieldError> {
+    match present(obj, name) {
+        None => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s.clone()),
+                _ => Err(FieldError::WrongType(format!(
+                    "{name}[{i}] must be a string"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(FieldError::WrongType(format!(
+            "{name} must be an array of strings"
+        ))),
+    }
+}
+
+/// A call id field (`name` in the generation's spelling): a string of 1–128 characters.
+pub fn call_id<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, FieldError> {
+    let id = req_str(obj, name)?;
+    let len = id.chars().count();
+    if len == 0 || len > callrec_domain::MAX_ID_LEN {
+        return Err(FieldError::Invalid(format!(
+            "{name} must be 1-{} characters, got {len}",
+            callrec_domain::MAX_ID_LEN
+        )));
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failure::FailureKind;
+
+    fn obj(text: &str) -> Map<String, Value> {
+        parse_object(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn body_that_is_empty_not_json_or_not_an_object_is_a_bad_body() {
+        for body in ["", "  ", "{", "[]", "\"x\"", "5", "null"] {
+            let err = parse_object(body.as_bytes()).unwrap_err();
+            assert_eq!(err.kind, FailureKind::BadBody, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn wrong_json_type_is_a_bad_body_and_missing_or_out_of_range_is_invalid() {
+        let kind = |r: Result<i64, FieldError>| Failure::from(r.unwrap_err()).kind;
+        assert_eq!(
+            kind(req_int(&obj(r#"{"n":1.5}"#), "n")),
+            FailureKind::BadBody
+        );
+        assert_eq!(
+            kind(req_int(&obj(r#"{"n":1.0}"#), "n")),
+            FailureKind::BadBody
+        );
+        assert_eq!(
+            kind(req_int(&obj(r#"{"n":"5"}"#), "n")),
+            FailureKind::BadBody
+        );
+        assert_eq!(kind(req_int(&obj(r#"{}"#), "n")), FailureKind::InvalidField);
+        assert_eq!(
+            kind(req_int(&obj(r#"{"n":null}"#), "n")),
+            FailureKind::InvalidField
+        );
+        assert_eq!(
+            kind(req_int(&obj(r#"{"n":18446744073709551615}"#), "n")),
+            FailureKind::InvalidField
+        );
+        assert_eq!(req_int(&obj(r#"{"n":-7,"x":[1]}"#), "n"), Ok(-7));
+        let s = req_str(&obj(r#"{"s":5}"#), "s").unwrap_err();
+        assert_eq!(Failure::from(s).kind, FailureKind::BadBody);
+        let a = opt_str_array(&obj(r#"{"a":["x",1]}"#), "a").unwrap_err();
+        assert_eq!(Failure::from(a).kind, FailureKind::BadBody);
+    }
+}
