@@ -23,6 +23,7 @@ pub mod serve;
 pub mod state;
 pub mod tls;
 pub mod v1;
+pub mod v4;
 
 use std::future::Future;
 use std::net::SocketAddr;

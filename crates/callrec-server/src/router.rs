@@ -3,8 +3,8 @@
 //! - `GET /healthz`: 200 `ok` while the process runs.
 //! - `GET /readyz`: 200 when the store answers a ping, else 503.
 //! - `GET /metrics`: Prometheus text.
-//! - `/v1/…` with any method: the API pipeline with the v1 mapping (it answers unknown paths and
-//!   methods itself, in the v1 envelope).
+//! - `/v1/…` and `/v4/…` with any method: the API pipeline with that generation's mapping (it
+//!   answers unknown paths and methods itself, in the generation's envelope).
 //! - anything else: plain 404.
 
 use std::sync::Arc;
@@ -20,21 +20,28 @@ use axum::routing::{any, get};
 use crate::api::Wire;
 use crate::state::AppState;
 use crate::v1::V1;
+use crate::v4::V4;
 
 /// The application's router.
 pub fn app(state: AppState) -> Router {
-    let v1: Arc<dyn Wire> = Arc::new(V1);
-    let api = move |State(state): State<AppState>, req: http::Request<Body>| {
-        let wire = Arc::clone(&v1);
-        async move { crate::pipeline::handle(state, wire, req).await }
+    let api = |wire: Arc<dyn Wire>| {
+        move |State(state): State<AppState>, req: http::Request<Body>| {
+            let wire = Arc::clone(&wire);
+            async move { crate::pipeline::handle(state, wire, req).await }
+        }
     };
+    let v1 = api(Arc::new(V1));
+    let v4 = api(Arc::new(V4::default()));
     Router::new()
         .route("/healthz", get(get_healthz))
         .route("/readyz", get(get_readyz))
         .route("/metrics", get(get_metrics))
-        .route("/v1", any(api.clone()))
-        .route("/v1/", any(api.clone()))
-        .route("/v1/{*path}", any(api))
+        .route("/v1", any(v1.clone()))
+        .route("/v1/", any(v1.clone()))
+        .route("/v1/{*path}", any(v1))
+        .route("/v4", any(v4.clone()))
+        .route("/v4/", any(v4.clone()))
+        .route("/v4/{*path}", any(v4))
         .fallback(not_found)
         .with_state(state)
 }

@@ -49,6 +49,8 @@ pub struct TestConfig {
     pub retention_days: u32,
     /// `[calls]` ring_timeout_secs, max_idle_secs.
     pub timeouts_secs: (u64, u64),
+    /// More `key = n` lines for the app's `[apps.rate_limits]` (v4 APIs, say).
+    pub extra_rate_limits: String,
     /// Raw TOML appended at the end; must start with its own table header (e.g. `[[apps]]`).
     pub extra: String,
     /// The server's clock.
@@ -62,6 +64,7 @@ impl Default for TestConfig {
             group_call_package: true,
             retention_days: 7,
             timeouts_secs: (60, 43_200),
+            extra_rate_limits: String::new(),
             extra: String::new(),
             clock: Arc::new(SystemClock),
         }
@@ -92,12 +95,14 @@ group_call_package = {gcp}
 get_record_by_callId = {get}
 get_records_by_filter = {filter}
 report_events = {report}
+{extra_rates}
 {extra}
 "#,
             days = self.retention_days,
             ring = self.timeouts_secs.0,
             idle = self.timeouts_secs.1,
             gcp = self.group_call_package,
+            extra_rates = self.extra_rate_limits,
             extra = self.extra,
         )
     }
