@@ -14,6 +14,15 @@ pub const MAX_ID_LEN: usize = 128;
 /// Most users one `start` or `invite` may name.
 pub const MAX_USERS_PER_EVENT: usize = 1000;
 
+/// The ring time-out a `start` may ask for, milliseconds.
+pub const RING_TIMEOUT_RANGE_MS: std::ops::RangeInclusive<i64> = 10_000..=600_000;
+
+/// Longest `userData`, bytes.
+pub const MAX_USER_DATA_BYTES: usize = 1000;
+
+/// Longest `platform`, characters.
+pub const MAX_PLATFORM_LEN: usize = 32;
+
 /// The kinds of call event, declared in *event order* for equal times (docs/api.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EventType {
@@ -27,11 +36,13 @@ pub enum EventType {
     Cancel,
     Hangup,
     Offline,
+    /// An admin ends the call (v4 `end_call`, or reported by an admin).
+    End,
 }
 
 impl EventType {
     /// Every event type, in event order.
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 11] = [
         EventType::Start,
         EventType::Invite,
         EventType::Join,
@@ -42,6 +53,7 @@ impl EventType {
         EventType::Cancel,
         EventType::Hangup,
         EventType::Offline,
+        EventType::End,
     ];
 
     /// The wire name (`start`, `no_answer`, …).
@@ -57,6 +69,7 @@ impl EventType {
             EventType::Cancel => "cancel",
             EventType::Hangup => "hangup",
             EventType::Offline => "offline",
+            EventType::End => "end",
         }
     }
 }
@@ -133,8 +146,9 @@ impl FromStr for CallType {
     }
 }
 
-/// One call event. The start-only fields (`callees`, `media_type`, `call_type`, `room_id`) are
-/// empty/`None` on other types, `invitees` is empty except on `invite`.
+/// One call event. The start-only fields (`callees`, `media_type`, `call_type`, `room_id`,
+/// `ring_timeout_ms`, `room_id_type`, `chat_group_id`, `user_data`) are empty/`None` on other
+/// types, `invitees` is empty except on `invite`; any event may carry a `platform`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Event {
     /// The call this event belongs to.
@@ -157,6 +171,16 @@ pub struct Event {
     pub room_id: Option<String>,
     /// `invite` only: the invited users, in order.
     pub invitees: Vec<String>,
+    /// `start` only: this call's callees ring this long instead of the configured time-out.
+    pub ring_timeout_ms: Option<i64>,
+    /// `start` only: 1 (numeric TRTC room) or 2 (string room).
+    pub room_id_type: Option<u8>,
+    /// `start` only: the chat group the call belongs to.
+    pub chat_group_id: Option<String>,
+    /// `start` only: opaque data the app keeps with the call.
+    pub user_data: Option<String>,
+    /// The reporting client's platform (`iOS`, `Android`, `Web`, …).
+    pub platform: Option<String>,
 }
 
 impl Event {
@@ -173,6 +197,11 @@ impl Event {
             call_type: None,
             room_id: None,
             invitees: Vec::new(),
+            ring_timeout_ms: None,
+            room_id_type: None,
+            chat_group_id: None,
+            user_data: None,
+            platform: None,
         }
     }
 
@@ -292,11 +321,52 @@ pub fn validate_event(mut e: Event, now_ms: i64, retention_ms: i64) -> Result<Ev
                 e.callees.len()
             )));
         }
+        if let Some(ms) = e.ring_timeout_ms
+            && !RING_TIMEOUT_RANGE_MS.contains(&ms)
+        {
+            return Err(EventError(format!(
+                "ringTimeoutMs must be {}-{}, got {ms}",
+                RING_TIMEOUT_RANGE_MS.start(),
+                RING_TIMEOUT_RANGE_MS.end()
+            )));
+        }
+        if let Some(t) = e.room_id_type
+            && !matches!(t, 1 | 2)
+        {
+            return Err(EventError(format!("roomIdType must be 1 or 2, got {t}")));
+        }
+        if let Some(group) = &e.chat_group_id
+            && group.chars().count() > MAX_ID_LEN
+        {
+            return Err(EventError(format!(
+                "chatGroupId must be at most {MAX_ID_LEN} characters"
+            )));
+        }
+        if let Some(data) = &e.user_data
+            && data.len() > MAX_USER_DATA_BYTES
+        {
+            return Err(EventError(format!(
+                "userData must be at most {MAX_USER_DATA_BYTES} bytes, got {}",
+                data.len()
+            )));
+        }
     } else {
         start_only("callees", !e.callees.is_empty())?;
         start_only("mediaType", e.media_type.is_some())?;
         start_only("callType", e.call_type.is_some())?;
         start_only("roomId", e.room_id.is_some())?;
+        start_only("ringTimeoutMs", e.ring_timeout_ms.is_some())?;
+        start_only("roomIdType", e.room_id_type.is_some())?;
+        start_only("chatGroupId", e.chat_group_id.is_some())?;
+        start_only("userData", e.user_data.is_some())?;
+    }
+    if let Some(p) = &e.platform {
+        let len = p.chars().count();
+        if len == 0 || len > MAX_PLATFORM_LEN {
+            return Err(EventError(format!(
+                "platform must be 1-{MAX_PLATFORM_LEN} characters, got {len}"
+            )));
+        }
     }
     if e.kind == EventType::Invite {
         check_users("invitees", &e.invitees, &e.user_id)?;

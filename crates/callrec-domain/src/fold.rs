@@ -5,9 +5,13 @@
 //! ([`Event::order_cmp`]); an event the rules give no meaning changes nothing. Once the call has
 //! ended, later events change nothing either.
 //!
-//! Besides the record, the fold reports who still rings and who is in the call, from which
-//! [`CallState::due_events`] derives the time-out events (ring time-out, idle time-out) the server
-//! stores as ordinary events with `sys:` event ids.
+//! Time-outs are decided by event time ([`fold_timed`]): a callee still ringing at invitation +
+//! ring time-out gets its `no_answer` at that moment, before any later-timed event of the call is
+//! applied, and a connected call whose next event comes more than the idle time-out after the
+//! previous one was closed at the previous one. So a record never depends on when the time-out
+//! job ran or in which order reports arrived. Besides the record, the fold reports who still
+//! rings and who is in the call, from which [`CallState::due_events`] derives the time-out events
+//! the job stores (as ordinary events with `sys:` event ids) to make them durable and visible.
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -35,6 +39,12 @@ pub struct CallState {
     pub in_call: Vec<String>,
     /// The latest time of any stored event of the call, Unix ms.
     pub last_event_ms: i64,
+    /// The start's own ring time-out, if it gave one (milliseconds).
+    pub ring_timeout_ms: Option<i64>,
+    /// The start's chat group, if any.
+    pub chat_group_id: Option<String>,
+    /// The start's user data, if any.
+    pub user_data: Option<String>,
 }
 
 impl CallState {
@@ -49,10 +59,11 @@ impl CallState {
         if self.is_ended() {
             return None;
         }
+        let ring_ms = self.ring_timeout_ms.unwrap_or(t.ring_ms);
         let ring = self
             .ringing
             .iter()
-            .map(|(_, since)| since.saturating_add(t.ring_ms))
+            .map(|(_, since)| since.saturating_add(ring_ms))
             .min();
         let idle = self.idle_due_ms(t);
         match (ring, idle) {
@@ -76,23 +87,46 @@ impl CallState {
             return Vec::new();
         };
         let call_id = &self.record.call_id;
+        let ring_ms = self.ring_timeout_ms.unwrap_or(t.ring_ms);
         let mut out = Vec::new();
         for (user, since) in &self.ringing {
-            if since.saturating_add(t.ring_ms) == due {
-                let mut e = Event::new(call_id, EventType::NoAnswer, user, due);
-                e.event_id = Some(format!("sys:ring:{since}:{user}"));
-                out.push(e);
+            if since.saturating_add(ring_ms) == due {
+                out.push(ring_timeout_event(call_id, user, *since, ring_ms));
             }
         }
         if self.idle_due_ms(t) == Some(due) {
             for user in &self.in_call {
-                let mut e = Event::new(call_id, EventType::Offline, user, self.last_event_ms);
-                e.event_id = Some(format!("sys:idle:{}:{user}", self.last_event_ms));
-                out.push(e);
+                out.push(idle_timeout_event(call_id, user, self.last_event_ms));
             }
         }
         out
     }
+}
+
+/// The `no_answer` a callee ringing since `since` gets when its ring time-out passes.
+fn ring_timeout_event(call_id: &str, user: &str, since: i64, ring_ms: i64) -> Event {
+    let mut e = Event::new(
+        call_id,
+        EventType::NoAnswer,
+        user,
+        since.saturating_add(ring_ms),
+    );
+    e.event_id = Some(format!("sys:ring:{since}:{user}"));
+    e
+}
+
+/// The `offline` a user still in a call idle since `last_ms` gets.
+fn idle_timeout_event(call_id: &str, user: &str, last_ms: i64) -> Event {
+    let mut e = Event::new(call_id, EventType::Offline, user, last_ms);
+    e.event_id = Some(format!("sys:idle:{last_ms}:{user}"));
+    e
+}
+
+/// True for a stored idle time-out (`sys:idle:…`).
+fn is_idle_timeout(e: &Event) -> bool {
+    e.event_id
+        .as_deref()
+        .is_some_and(|id| id.starts_with("sys:idle:"))
 }
 
 /// Total order used to make the fold independent of input order: event order, then the payload
@@ -112,6 +146,11 @@ fn total_cmp(a: &Event, b: &Event) -> Ordering {
                 .map(|m| m.as_str())
                 .cmp(&b.call_type.map(|m| m.as_str()))
         })
+        .then_with(|| a.ring_timeout_ms.cmp(&b.ring_timeout_ms))
+        .then_with(|| a.room_id_type.cmp(&b.room_id_type))
+        .then_with(|| a.chat_group_id.cmp(&b.chat_group_id))
+        .then_with(|| a.user_data.cmp(&b.user_data))
+        .then_with(|| a.platform.cmp(&b.platform))
         .then_with(|| a.call_id.cmp(&b.call_id))
 }
 
@@ -296,6 +335,76 @@ impl<'a> Fold<'a> {
                 }
                 self.group_end_check()
             }
+            EventType::End => {
+                self.cancel_all_ringing();
+                Some(if connected {
+                    CallResult::NormalEnd
+                } else {
+                    CallResult::Cancel
+                })
+            }
+        }
+    }
+
+    /// The earliest ring time-out of a ringing callee (in event order), if any.
+    fn next_ring_timeout(&self, call_id: &str, ring_ms: i64) -> Option<Event> {
+        self.callees
+            .iter()
+            .filter_map(|c| {
+                self.members[c]
+                    .ringing_since
+                    .map(|since| ring_timeout_event(call_id, c, since, ring_ms))
+            })
+            .min_by(Event::order_cmp)
+    }
+
+    /// Applies every ring time-out that comes before `next` in event order (all remaining ones
+    /// when `next` is `None`), and, when `next` comes more than the idle time-out after
+    /// `last_ms` in a connected call, the idle close at `last_ms`. Returns the end if one of
+    /// them ended the call.
+    fn apply_timeouts(
+        &mut self,
+        call_id: &str,
+        t: Timeouts,
+        next: Option<&Event>,
+        last_ms: i64,
+    ) -> Option<(i64, CallResult)> {
+        loop {
+            let idle_due = self.connected_ms.is_some()
+                && self.users_in_call() > 0
+                && next.is_some_and(|n| n.time_ms.saturating_sub(last_ms) > t.idle_ms);
+            let ring = self
+                .next_ring_timeout(call_id, t.ring_ms)
+                .filter(|r| next.is_none_or(|n| r.order_cmp(n).is_lt()))
+                // An idle close at `last_ms` comes first when the ringing ran out later.
+                .filter(|r| !idle_due || r.time_ms <= last_ms);
+            if let Some(r) = ring {
+                if let Some(result) = self.apply(&r) {
+                    return Some((r.time_ms, result));
+                }
+                continue;
+            }
+            if idle_due {
+                let mut users: Vec<String> = Vec::new();
+                if self.caller_in_call {
+                    users.push(self.caller.to_owned());
+                }
+                users.extend(
+                    self.callees
+                        .iter()
+                        .filter(|c| self.members[*c].in_call)
+                        .cloned(),
+                );
+                for user in users {
+                    if let Some(result) = self.apply(&idle_timeout_event(call_id, &user, last_ms))
+                    {
+                        return Some((last_ms, result));
+                    }
+                }
+                // Everyone is out now; ring time-outs before `next` may still follow.
+                continue;
+            }
+            return None;
         }
     }
 
@@ -322,14 +431,38 @@ impl<'a> Fold<'a> {
     }
 }
 
-/// Folds a call's events into its state. `None` until a `start` event is among them.
+/// Folds a call's stored events into its state without deciding time-outs: only the time-out
+/// events already stored count. `None` until a `start` event is among them.
 ///
 /// The events may come in any order and contain duplicates; all must belong to one call.
 pub fn fold(sdkappid: u64, events: &[Event]) -> Option<CallState> {
+    fold_timed(sdkappid, events, None)
+}
+
+/// Folds a call's events into its state, deciding time-outs by event time when `timeouts` is
+/// given (see the module docs): before each event, every ring time-out that comes earlier in
+/// event order is applied, and an idle gap longer than the idle time-out closes the call at the
+/// event before the gap. A stored idle time-out (`sys:idle:…` at time T) counts only while no other
+/// event of the call lies in (T, T + idle]. `None` until a `start` event is among them.
+pub fn fold_timed(sdkappid: u64, events: &[Event], timeouts: Option<Timeouts>) -> Option<CallState> {
     let mut sorted: Vec<&Event> = events.iter().collect();
     sorted.sort_by(|a, b| total_cmp(a, b));
     let mut seen = HashSet::with_capacity(sorted.len());
     sorted.retain(|e| seen.insert(e.dedupe_key()));
+    if let Some(t) = timeouts {
+        // A stored idle close is void once a later event shows the call was not idle that long.
+        let others: Vec<i64> = sorted
+            .iter()
+            .filter(|e| !is_idle_timeout(e))
+            .map(|e| e.time_ms)
+            .collect();
+        sorted.retain(|e| {
+            !is_idle_timeout(e)
+                || !others
+                    .iter()
+                    .any(|&o| o > e.time_ms && o <= e.time_ms.saturating_add(t.idle_ms))
+        });
+    }
 
     let start_at = sorted.iter().position(|e| e.kind == EventType::Start)?;
     let start = sorted[start_at];
@@ -359,13 +492,26 @@ pub fn fold(sdkappid: u64, events: &[Event]) -> Option<CallState> {
         f.end = Some((start.time_ms, CallResult::Cancel));
     }
 
+    let call_id = start.call_id.as_str();
+    let timeouts = timeouts.map(|t| Timeouts {
+        ring_ms: start.ring_timeout_ms.unwrap_or(t.ring_ms),
+        idle_ms: t.idle_ms,
+    });
+    let mut last_ms = start.time_ms;
     for e in &sorted[start_at + 1..] {
         if f.end.is_some() {
+            break;
+        }
+        if let Some(t) = timeouts
+            && let Some(end) = f.apply_timeouts(call_id, t, Some(e), last_ms)
+        {
+            f.end = Some(end);
             break;
         }
         if let Some(result) = f.apply(e) {
             f.end = Some((e.time_ms, result));
         }
+        last_ms = last_ms.max(e.time_ms);
     }
 
     let last_event_ms = sorted
@@ -401,11 +547,15 @@ pub fn fold(sdkappid: u64, events: &[Event]) -> Option<CallState> {
         call_type,
         result: f.end.map_or(CallResult::Ongoing, |(_, r)| r),
         callees: f.callees,
+        room_id_type: start.room_id_type,
     };
     Some(CallState {
         record,
         ringing,
         in_call,
         last_event_ms,
+        ring_timeout_ms: start.ring_timeout_ms,
+        chat_group_id: start.chat_group_id.clone(),
+        user_data: start.user_data.clone(),
     })
 }

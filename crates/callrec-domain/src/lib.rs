@@ -10,10 +10,11 @@ pub mod event;
 pub mod fold;
 pub mod record;
 pub mod store;
+pub mod stored;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{CallType, Event, EventError, EventType, MAX_ID_LEN, MediaType, validate_event};
-pub use fold::{CallState, Timeouts, fold};
+pub use fold::{CallState, Timeouts, fold, fold_timed};
 pub use record::{CallResult, Record};
 pub use store::{
     DueCall, IngestItem, IngestOutcome, Participants, PurgeStats, RecordPage, RecordQuery,

@@ -86,6 +86,8 @@ pub struct Record {
     pub result: CallResult,
     /// Every invited or joined user except the caller, in order of first appearance.
     pub callees: Vec<String>,
+    /// The start's `roomIdType` (1 numeric, 2 string), if it gave one.
+    pub room_id_type: Option<u8>,
 }
 
 impl Record {

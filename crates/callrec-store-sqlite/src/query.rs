@@ -5,6 +5,7 @@
 //! whose tail is `start_s DESC, call_id` (see `schema.rs`), so the time range is an index range,
 //! the page needs no sort, and the count is index-only.
 
+use callrec_domain::stored::StoredCode as _;
 use callrec_domain::{RecordQuery, ResultFilter};
 use rusqlite::types::Value;
 
@@ -19,7 +20,7 @@ pub(crate) fn filter_where(q: &RecordQuery) -> (String, Vec<Value>) {
         Value::Integer(q.to_secs),
     ];
     if let Some(t) = q.call_type {
-        params.push(Value::Text(t.as_str().to_owned()));
+        params.push(Value::Text(t.code().to_owned()));
         sql.push_str(&format!(" AND call_type = ?{}", params.len()));
     }
     match q.result {
@@ -28,7 +29,7 @@ pub(crate) fn filter_where(q: &RecordQuery) -> (String, Vec<Value>) {
         ResultFilter::Ended => sql.push_str(" AND ended = 1"),
         // `ongoing` is stored as a result name like the others, so one index shape serves all.
         ResultFilter::Is(r) => {
-            params.push(Value::Text(r.as_str().to_owned()));
+            params.push(Value::Text(r.code().to_owned()));
             sql.push_str(&format!(" AND result = ?{}", params.len()));
         }
     }
@@ -116,13 +117,13 @@ pub(crate) fn bucket_sum(q: &RecordQuery, span: i64, lo: i64, hi: i64) -> (Strin
         Value::Integer(hi),
     ];
     if let Some(t) = q.call_type {
-        params.push(Value::Text(t.as_str().to_owned()));
+        params.push(Value::Text(t.code().to_owned()));
         sql.push_str(&format!(" AND call_type = ?{}", params.len()));
     }
     match q.result {
         ResultFilter::Ended => sql.push_str(" AND ended = 1"),
         ResultFilter::Is(r) => {
-            params.push(Value::Text(r.as_str().to_owned()));
+            params.push(Value::Text(r.code().to_owned()));
             sql.push_str(&format!(" AND result = ?{}", params.len()));
         }
     }

@@ -83,6 +83,8 @@ const MIGRATIONS: &[&str] = &[
     //    instead of per-row triggers.
     "DROP TRIGGER calls_count_insert; DROP TRIGGER calls_count_update; \
      DROP TRIGGER calls_count_delete;",
+    // 4: the start's roomIdType (1 numeric, 2 string; NULL when it gave none), for v4 records.
+    "ALTER TABLE calls ADD COLUMN room_id_type INTEGER;",
 ];
 
 /// `floor(start_s / 60)` and `floor(start_s / 3600)` for a row alias (`new` / `old` / none),

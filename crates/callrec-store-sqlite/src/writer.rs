@@ -15,11 +15,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use callrec_domain::{Event, IngestItem, IngestOutcome, PurgeStats, StoreError, Timeouts, fold};
+use callrec_domain::stored::{CallRow, StoredCode as _, event_body};
+use callrec_domain::{
+    Event, IngestItem, IngestOutcome, PurgeStats, StoreError, Timeouts, fold_timed,
+};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{EVENT_COLUMNS, app_to_sql, callees_json, event_body, event_from_row};
+use crate::codec::{EVENT_COLUMNS, app_to_sql, callees_json, event_from_row};
 use crate::error::map_err;
 use crate::query::{HOUR, MINUTE};
 
@@ -167,7 +170,7 @@ impl Writer {
                             e.call_id,
                             e.dedupe_key(),
                             e.time_ms,
-                            e.kind.as_str(),
+                            e.kind.code(),
                             e.user_id,
                             e.event_id,
                             event_body(e),
@@ -334,26 +337,29 @@ fn refold(
     let mut upsert = tx
         .prepare_cached(
             "INSERT INTO calls (sdkappid, call_id, first_event_ms, start_ms, start_s, ended, result, \
-             call_type, media_type, room_id, caller, accept_ms, end_ms, callees, due_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+             call_type, media_type, room_id, caller, accept_ms, end_ms, callees, due_ms, \
+             room_id_type) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
              ON CONFLICT (sdkappid, call_id) DO UPDATE SET \
              first_event_ms = excluded.first_event_ms, start_ms = excluded.start_ms, \
              start_s = excluded.start_s, ended = excluded.ended, result = excluded.result, \
              call_type = excluded.call_type, media_type = excluded.media_type, \
              room_id = excluded.room_id, caller = excluded.caller, accept_ms = excluded.accept_ms, \
-             end_ms = excluded.end_ms, callees = excluded.callees, due_ms = excluded.due_ms",
+             end_ms = excluded.end_ms, callees = excluded.callees, due_ms = excluded.due_ms, \
+             room_id_type = excluded.room_id_type",
         )
         .map_err(map_err)?;
-    match fold(crate::codec::app_from_sql(app), &events) {
-        Some(state) => {
-            let r = &state.record;
+    let state = fold_timed(crate::codec::app_from_sql(app), &events, Some(timeouts));
+    let row = CallRow::new(first_event_ms, state.as_ref(), timeouts);
+    match &row.record {
+        Some(r) => {
             counts.add(
                 app,
                 Some(&CountKey {
-                    start_s: r.start_secs(),
-                    ended: state.is_ended(),
-                    result: r.result.as_str().to_owned(),
-                    call_type: r.call_type.as_str().to_owned(),
+                    start_s: r.start_s,
+                    ended: r.ended,
+                    result: r.result.to_owned(),
+                    call_type: r.call_type.to_owned(),
                 }),
                 1,
             );
@@ -361,19 +367,20 @@ fn refold(
                 .execute(params![
                     app,
                     call_id,
-                    first_event_ms,
+                    row.first_event_ms,
                     r.start_ms,
-                    r.start_secs(),
-                    state.is_ended(),
-                    r.result.as_str(),
-                    r.call_type.as_str(),
-                    r.media_type.as_str(),
+                    r.start_s,
+                    r.ended,
+                    r.result,
+                    r.call_type,
+                    r.media_type,
                     r.room_id,
                     r.caller,
                     r.accept_ms,
                     r.end_ms,
                     callees_json(&r.callees),
-                    state.next_due_ms(timeouts),
+                    r.due_ms,
+                    r.room_id_type,
                 ])
                 .map_err(map_err)?;
         }
@@ -383,7 +390,7 @@ fn refold(
                 .execute(params![
                     app,
                     call_id,
-                    first_event_ms,
+                    row.first_event_ms,
                     None::<i64>,
                     None::<i64>,
                     false,
@@ -395,6 +402,7 @@ fn refold(
                     None::<i64>,
                     None::<i64>,
                     None::<&str>,
+                    None::<i64>,
                     None::<i64>,
                 ])
                 .map_err(map_err)?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use callrec_domain::{
     CallResult, CallType, Event, EventType, IngestOutcome, MediaType, RecordQuery, ResultFilter,
-    Store, StoreError, Timeouts, fold,
+    Store, StoreError, Timeouts, fold, fold_timed,
 };
 
 use crate::Harness;
@@ -197,7 +197,8 @@ pub async fn record_equals_the_fold_of_the_distinct_events_whatever_the_batching
                 .count();
             seen.extend_from_slice(batch);
             let now = s.get_record(APP, "g").await.unwrap();
-            assert_eq!(now, fold(APP, &seen).map(|st| st.record), "seed {seed}");
+            let want = fold_timed(APP, &seen, Some(LONG_TIMEOUTS)).map(|st| st.record);
+            assert_eq!(now, want, "seed {seed}");
         }
         assert_eq!(
             accepted,
@@ -242,6 +243,113 @@ pub async fn call_events_returns_every_distinct_event_with_every_field<H: Harnes
     assert_eq!(rec.room_id, "room-42");
     assert_eq!(rec.media_type, MediaType::Audio);
     assert_eq!(rec, expected(APP, &events));
+}
+
+/// The optional fields every event may carry (`platform`) and a start may carry (its own ring
+/// time-out, room id type, chat group, user data) come back from `call_events` as stored; the
+/// record keeps the room id type, and an admin's `end` ends the call.
+pub async fn event_additions_and_end_are_stored_and_folded<H: Harness>() {
+    let h = H::create(LONG_TIMEOUTS).await;
+    let s = h.store();
+    let mut st = start("c1", "robot", &["bob", "carol"], T0);
+    st.ring_timeout_ms = Some(20_000);
+    st.room_id_type = Some(2);
+    st.room_id = Some("12345".into());
+    st.chat_group_id = Some("group-7".into());
+    st.user_data = Some("{\"order\":42}".into());
+    st.platform = Some("RESTAPI".into());
+    let mut acc = ev("c1", Accept, "bob", T0 + 1000);
+    acc.platform = Some("iOS".into());
+    let end = ev("c1", End, ADMIN_USER, T0 + 5000);
+    let events = vec![st, acc, end];
+    ingest_ok(&*s, APP, &events).await;
+    assert_eq!(
+        sorted(s.call_events(APP, "c1").await.unwrap()),
+        sorted(events.clone())
+    );
+    let rec = s.get_record(APP, "c1").await.unwrap().unwrap();
+    assert_eq!(rec.room_id_type, Some(2));
+    assert_eq!(rec.result, CallResult::NormalEnd);
+    assert_eq!(rec.end_ms, Some(T0 + 5000));
+    assert_eq!(rec, expected(APP, &events));
+
+    // Never connected: `end` cancels, and the ringing stops.
+    let calls = vec![
+        start("c2", "alice", &["dave"], T0),
+        ev("c2", End, ADMIN_USER, T0 + 3000),
+    ];
+    ingest_ok(&*s, APP, &calls).await;
+    let rec = s.get_record(APP, "c2").await.unwrap().unwrap();
+    assert_eq!((rec.result, rec.end_ms), (CallResult::Cancel, Some(T0 + 3000)));
+    assert!(s.due_calls(T0 + 600_000, 10).await.unwrap().is_empty());
+}
+
+/// Time-outs are decided by event time: an accept timed after its callee's ring time-out does
+/// not connect the call, whether it arrives before or after the time-out job ran; a start's own
+/// ring time-out counts instead of the store's; a late event inside the idle window voids a
+/// stored idle close.
+pub async fn time_outs_are_decided_by_event_time_not_by_arrival<H: Harness>() {
+    let h = H::create(LONG_TIMEOUTS).await;
+    let s = h.store();
+    // The accept comes 90 s after the start: the ring time-out (60 s) passed first.
+    ingest_ok(
+        &*s,
+        APP,
+        &[
+            start("late", "alice", &["bob"], T0),
+            ev("late", Accept, "bob", T0 + 90_000),
+        ],
+    )
+    .await;
+    let rec = s.get_record(APP, "late").await.unwrap().unwrap();
+    assert_eq!(
+        (rec.result, rec.end_ms, rec.accept_ms),
+        (CallResult::NotAnswer, Some(T0 + 60_000), None)
+    );
+    // The same accept after the job stored the time-out: the same record.
+    ingest_ok(&*s, APP, &[start("job-first", "alice", &["bob"], T0)]).await;
+    let events = s.call_events(APP, "job-first").await.unwrap();
+    let sys = fold_timed(APP, &events, Some(LONG_TIMEOUTS))
+        .unwrap()
+        .due_events(LONG_TIMEOUTS, T0 + 61_000);
+    assert_eq!(sys.len(), 1);
+    ingest_ok(&*s, APP, &sys).await;
+    ingest_ok(&*s, APP, &[ev("job-first", Accept, "bob", T0 + 90_000)]).await;
+    let rec2 = s.get_record(APP, "job-first").await.unwrap().unwrap();
+    assert_eq!((rec2.result, rec2.end_ms), (rec.result, rec.end_ms));
+
+    // A start's own ring time-out.
+    let mut short = start("own", "alice", &["bob"], T0);
+    short.ring_timeout_ms = Some(10_000);
+    ingest_ok(&*s, APP, &[short.clone()]).await;
+    let due = s.due_calls(T0 + 3_600_000, 10).await.unwrap();
+    let own = due.iter().find(|d| d.call_id == "own").unwrap();
+    assert_eq!(own.due_ms, T0 + 10_000);
+    ingest_ok(&*s, APP, &[ev("own", Accept, "bob", T0 + 15_000)]).await;
+    let rec = s.get_record(APP, "own").await.unwrap().unwrap();
+    assert_eq!(rec.result, CallResult::NotAnswer);
+
+    // A stored idle close, voided by an event that arrives late inside the idle window.
+    let idle: i64 = LONG_TIMEOUTS.idle_ms;
+    let connected = [
+        start("idle", "alice", &["bob"], T0),
+        ev("idle", Accept, "bob", T0 + 1000),
+    ];
+    ingest_ok(&*s, APP, &connected).await;
+    let events = s.call_events(APP, "idle").await.unwrap();
+    let sys = fold_timed(APP, &events, Some(LONG_TIMEOUTS))
+        .unwrap()
+        .due_events(LONG_TIMEOUTS, T0 + 1000 + idle + 1);
+    assert_eq!(sys.len(), 2, "an offline for each of the two");
+    ingest_ok(&*s, APP, &sys).await;
+    let rec = s.get_record(APP, "idle").await.unwrap().unwrap();
+    assert_eq!(rec.result, CallResult::Interrupt);
+    ingest_ok(&*s, APP, &[ev("idle", Hangup, "alice", T0 + 1000 + idle - 5)]).await;
+    let rec = s.get_record(APP, "idle").await.unwrap().unwrap();
+    assert_eq!(
+        (rec.result, rec.end_ms),
+        (CallResult::NormalEnd, Some(T0 + 1000 + idle - 5))
+    );
 }
 
 /// Events that arrive before the `start` are stored; the call stays invisible everywhere

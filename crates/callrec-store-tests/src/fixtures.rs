@@ -2,6 +2,7 @@
 
 use callrec_domain::{
     CallType, Event, EventType, IngestItem, IngestOutcome, MediaType, Record, Timeouts, fold,
+    fold_timed,
 };
 
 /// The app most checks use.
@@ -12,6 +13,9 @@ pub const OTHER_APP: u64 = 1_400_000_002;
 pub const T0: i64 = 1_700_000_000_000;
 /// `T0` in seconds.
 pub const T0_SECS: i64 = T0 / 1000;
+
+/// An admin identifier (who reports `end` events).
+pub const ADMIN_USER: &str = "administrator";
 
 /// Production-like time-outs, so nothing falls due by accident.
 pub const LONG_TIMEOUTS: Timeouts = Timeouts {
@@ -54,9 +58,12 @@ pub fn items(app: u64, events: &[Event]) -> Vec<IngestItem> {
         .collect()
 }
 
-/// The record the fold makes of `events` (which must contain a start).
+/// The record the fold makes of `events` (which must contain a start), with time-outs decided
+/// by event time under [`LONG_TIMEOUTS`] (what the harnesses of these checks are created with).
 pub fn expected(app: u64, events: &[Event]) -> Record {
-    fold(app, events).expect("fixture has a start").record
+    fold_timed(app, events, Some(LONG_TIMEOUTS))
+        .expect("fixture has a start")
+        .record
 }
 
 /// Events sorted in event order, for comparing sets.

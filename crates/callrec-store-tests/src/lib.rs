@@ -84,6 +84,8 @@ macro_rules! store_conformance_tests {
             dedupe_keys_are_scoped_per_call_and_per_app,
             record_equals_the_fold_of_the_distinct_events_whatever_the_batching,
             call_events_returns_every_distinct_event_with_every_field,
+            event_additions_and_end_are_stored_and_folded,
+            time_outs_are_decided_by_event_time_not_by_arrival,
             events_before_the_start_are_kept_and_applied_when_it_arrives,
             get_record_is_scoped_per_app,
             filter_range_is_inclusive_on_start_seconds,
