@@ -396,8 +396,7 @@ impl<'a> Fold<'a> {
                         .cloned(),
                 );
                 for user in users {
-                    if let Some(result) = self.apply(&idle_timeout_event(call_id, &user, last_ms))
-                    {
+                    if let Some(result) = self.apply(&idle_timeout_event(call_id, &user, last_ms)) {
                         return Some((last_ms, result));
                     }
                 }
@@ -444,7 +443,11 @@ pub fn fold(sdkappid: u64, events: &[Event]) -> Option<CallState> {
 /// event order is applied, and an idle gap longer than the idle time-out closes the call at the
 /// event before the gap. A stored idle time-out (`sys:idle:…` at time T) counts only while no other
 /// event of the call lies in (T, T + idle]. `None` until a `start` event is among them.
-pub fn fold_timed(sdkappid: u64, events: &[Event], timeouts: Option<Timeouts>) -> Option<CallState> {
+pub fn fold_timed(
+    sdkappid: u64,
+    events: &[Event],
+    timeouts: Option<Timeouts>,
+) -> Option<CallState> {
     let mut sorted: Vec<&Event> = events.iter().collect();
     sorted.sort_by(|a, b| total_cmp(a, b));
     let mut seen = HashSet::with_capacity(sorted.len());

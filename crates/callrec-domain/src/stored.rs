@@ -103,11 +103,23 @@ struct Body {
     call_type: Option<String>,
     #[serde(rename = "roomId", default, skip_serializing_if = "Option::is_none")]
     room_id: Option<String>,
-    #[serde(rename = "ringTimeoutMs", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ringTimeoutMs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     ring_timeout_ms: Option<i64>,
-    #[serde(rename = "roomIdType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "roomIdType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     room_id_type: Option<u8>,
-    #[serde(rename = "chatGroupId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "chatGroupId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     chat_group_id: Option<String>,
     #[serde(rename = "userData", default, skip_serializing_if = "Option::is_none")]
     user_data: Option<String>,

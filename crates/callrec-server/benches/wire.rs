@@ -38,6 +38,7 @@ fn record(i: u64) -> Record {
         } else {
             vec!["user_0117".into()]
         },
+        room_id_type: None,
     }
 }
 

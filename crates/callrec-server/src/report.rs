@@ -8,6 +8,7 @@
 //!
 //! Authorization of a non-admin reporter (admins may report any event of their app in any
 //! order):
+//! - an `end` event is an admin's only (else 70004);
 //! - the event's `userId` must be the reporter's identifier (else 70004); a `start`'s userId is
 //!   its caller, so a user may start calls only as their caller, and a `start` of a call that
 //!   already started (stored, or earlier in the batch) only if they are its caller (else 70004);
@@ -157,6 +158,13 @@ async fn authorize(
             kind,
             message: format!("events[{index}]: {message}"),
         };
+        if event.kind == EventType::End {
+            rejected.push(refuse(
+                FailureKind::NotAllowed,
+                "only an admin may report an end event".into(),
+            ));
+            continue;
+        }
         if event.user_id != caller.identifier {
             rejected.push(refuse(
                 FailureKind::NotAllowed,

@@ -1,14 +1,12 @@
 //! Conversions between domain values and table rows.
 //!
-//! Enums are stored by their wire names (`no_answer`, `call_busy`, …), like the SQLite store; a
-//! name this build does not know reads back as `Corrupt`. An event's type-specific payload
-//! (callees, invitees, mediaType, callType, roomId) is a small JSON object in `body` (JSONB), NULL
-//! when there is none; the record's callees are a `TEXT[]`.
+//! Enums are stored by the stable codes of `callrec_domain::stored` (`no_answer`, `call_busy`, …),
+//! like the SQLite store; a code this build does not know reads back as `Corrupt`. An event's
+//! optional fields are that module's small JSON object in `body` (JSONB), NULL when there are
+//! none; the record's callees are a `TEXT[]`.
 
-use std::str::FromStr;
-
-use callrec_domain::{CallType, Event, EventType, MediaType, Record, StoreError};
-use serde::{Deserialize, Serialize};
+use callrec_domain::stored::{self, StoredCode};
+use callrec_domain::{Event, Record, StoreError};
 use tokio_postgres::Row;
 
 use crate::error::corrupt;
@@ -65,46 +63,8 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The payload fields of an event that only some types carry.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Body {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    callees: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    invitees: Vec<String>,
-    #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
-    media_type: Option<String>,
-    #[serde(rename = "callType", default, skip_serializing_if = "Option::is_none")]
-    call_type: Option<String>,
-    #[serde(rename = "roomId", default, skip_serializing_if = "Option::is_none")]
-    room_id: Option<String>,
-}
-
-/// The `body` column of an event (as JSON text): `None` when it carries no payload.
-pub(crate) fn event_body(e: &Event) -> Option<String> {
-    let body = Body {
-        callees: e.callees.clone(),
-        invitees: e.invitees.clone(),
-        media_type: e.media_type.map(|m| m.as_str().to_owned()),
-        call_type: e.call_type.map(|c| c.as_str().to_owned()),
-        room_id: e.room_id.clone(),
-    };
-    let empty = body.callees.is_empty()
-        && body.invitees.is_empty()
-        && body.media_type.is_none()
-        && body.call_type.is_none()
-        && body.room_id.is_none();
-    // Serializing plain strings and vectors of strings cannot fail.
-    (!empty).then(|| serde_json::to_string(&body).unwrap_or_default())
-}
-
-fn parse_name<T: FromStr>(what: &str, s: &str) -> Result<T, StoreError> {
-    s.parse()
-        .map_err(|_| corrupt(format!("unknown {what} {s:?}")))
-}
-
-fn parse_opt_name<T: FromStr>(what: &str, s: Option<&str>) -> Result<Option<T>, StoreError> {
-    s.map(|s| parse_name(what, s)).transpose()
+fn decode<T: StoredCode>(what: &str, code: &str) -> Result<T, StoreError> {
+    stored::decode(what, code).map_err(corrupt)
 }
 
 fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
@@ -122,29 +82,20 @@ pub(crate) const EVENT_COLUMNS: &str = "call_id, kind, user_id, time_ms, event_i
 pub(crate) fn event_from_row(row: &Row) -> Result<Event, StoreError> {
     let kind: &str = get(row, 1)?;
     let body: Option<&str> = get(row, 5)?;
-    let body: Body = match body {
-        Some(json) => {
-            serde_json::from_str(json).map_err(|e| corrupt(format!("event body: {e}")))?
-        }
-        None => Body::default(),
-    };
-    Ok(Event {
-        call_id: get(row, 0)?,
-        kind: parse_name::<EventType>("event type", kind)?,
-        user_id: get(row, 2)?,
-        time_ms: get(row, 3)?,
-        event_id: get(row, 4)?,
-        callees: body.callees,
-        media_type: parse_opt_name::<MediaType>("media type", body.media_type.as_deref())?,
-        call_type: parse_opt_name::<CallType>("call type", body.call_type.as_deref())?,
-        room_id: body.room_id,
-        invitees: body.invitees,
-    })
+    stored::event_from_parts(
+        get(row, 0)?,
+        kind,
+        get(row, 2)?,
+        get(row, 3)?,
+        get(row, 4)?,
+        body,
+    )
+    .map_err(corrupt)
 }
 
 /// Columns [`record_from_row`] reads, in order.
 pub(crate) const RECORD_COLUMNS: &str = "sdkappid, call_id, media_type, room_id, start_ms, \
-     accept_ms, end_ms, caller, call_type, result, callees";
+     accept_ms, end_ms, caller, call_type, result, callees, room_id_type";
 
 /// Rebuilds a [`Record`] from a `calls` row (with a start) selected with [`RECORD_COLUMNS`].
 pub(crate) fn record_from_row(row: &Row) -> Result<Record, StoreError> {
@@ -154,15 +105,18 @@ pub(crate) fn record_from_row(row: &Row) -> Result<Record, StoreError> {
     Ok(Record {
         sdkappid: app_from_sql(get(row, 0)?),
         call_id: get(row, 1)?,
-        media_type: parse_name("media type", media)?,
+        media_type: decode("media type", media)?,
         room_id: get(row, 3)?,
         start_ms: get(row, 4)?,
         accept_ms: get(row, 5)?,
         end_ms: get(row, 6)?,
         caller: get(row, 7)?,
-        call_type: parse_name("call type", call_type)?,
-        result: parse_name("call result", result)?,
+        call_type: decode("call type", call_type)?,
+        result: decode("call result", result)?,
         callees: get(row, 10)?,
+        room_id_type: get::<Option<i16>>(row, 11)?
+            .map(|t| u8::try_from(t).map_err(|_| corrupt(format!("room_id_type {t}"))))
+            .transpose()?,
     })
 }
 
@@ -176,7 +130,7 @@ pub(crate) fn participants_from_row(
         callrec_domain::Participants {
             caller: get(row, 1)?,
             callees: get(row, 2)?,
-            call_type: parse_name("call type", call_type)?,
+            call_type: decode("call type", call_type)?,
         },
     ))
 }

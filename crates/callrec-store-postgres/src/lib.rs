@@ -40,6 +40,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use callrec_domain::stored::StoredCode as _;
 use callrec_domain::{
     DueCall, Event, IngestItem, IngestOutcome, Participants, PurgeStats, Record, RecordPage,
     RecordQuery, ResultFilter, Store, StoreError, Timeouts,
@@ -174,14 +175,14 @@ fn filter_where(q: &RecordQuery) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) 
 fn shape_where(q: &RecordQuery, params: &mut Vec<Box<dyn ToSql + Sync + Send>>) -> String {
     let mut sql = String::new();
     if let Some(t) = q.call_type {
-        params.push(Box::new(t.as_str()));
+        params.push(Box::new(t.code()));
         sql.push_str(&format!(" AND call_type = ${}", params.len()));
     }
     match q.result {
         // Rows without a start have a NULL start_s, which the range already excludes.
         ResultFilter::Ended => sql.push_str(" AND ended"),
         ResultFilter::Is(r) => {
-            params.push(Box::new(r.as_str()));
+            params.push(Box::new(r.code()));
             sql.push_str(&format!(" AND result = ${}", params.len()));
         }
     }

@@ -111,6 +111,8 @@ const MIGRATIONS: &[&str] = &[
     FROM calls WHERE start_s IS NOT NULL
     GROUP BY 1, 2, 3, 4, 5;
     "#,
+    // 3: the start's roomIdType (1 numeric, 2 string; NULL when it gave none), for v4 records.
+    "ALTER TABLE calls ADD COLUMN room_id_type SMALLINT;",
 ];
 
 /// The schema version this build writes.

@@ -26,12 +26,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use callrec_domain::{Event, IngestItem, IngestOutcome, StoreError, Timeouts, fold};
+use callrec_domain::stored::{CallRow as StoredRow, StoredCode as _, event_body};
+use callrec_domain::{Event, IngestItem, IngestOutcome, StoreError, Timeouts, fold_timed};
 use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 
-use crate::codec::{EVENT_COLUMNS, app_from_sql, day_of_ms, event_body, event_from_row, fnv64};
+use crate::codec::{EVENT_COLUMNS, app_from_sql, day_of_ms, event_from_row, fnv64};
 use crate::counts::{Deltas, SLOTS, UPSERT_SQL};
 use crate::error::{is_missing_partition, is_retryable, map_err, pool_err};
 use crate::schema::{Partitions, partition_name};
@@ -366,6 +367,7 @@ struct CallRow {
     end_ms: Option<i64>,
     callees: Option<Vec<String>>,
     due_ms: Option<i64>,
+    room_id_type: Option<i16>,
 }
 
 type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
@@ -387,15 +389,17 @@ const INSERT_EVENTS_SQL: &str = "INSERT INTO events \
      AS x(a, c, d, k, t, kd, u, ei, b)";
 const INSERT_CALL_SQL: &str = "INSERT INTO calls (sdkappid, call_id, part_day, first_event_ms, \
      start_ms, start_s, ended, result, call_type, media_type, room_id, caller, accept_ms, end_ms, \
-     callees, due_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+     callees, due_ms, room_id_type) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 // The lease of `due_calls` belongs to one due item: it is kept while the due time stays, and
 // dropped when the refold moves it (the item was handled, or the call changed).
 const UPDATE_CALL_SQL: &str = "UPDATE calls SET part_day = $3, first_event_ms = $4, \
      start_ms = $5, start_s = $6, ended = $7, result = $8, call_type = $9, media_type = $10, \
      room_id = $11, caller = $12, accept_ms = $13, end_ms = $14, callees = $15, due_ms = $16, \
+     room_id_type = $17, \
      lease_owner = CASE WHEN due_ms IS NOT DISTINCT FROM $16 THEN lease_owner END, \
      lease_until_ms = CASE WHEN due_ms IS NOT DISTINCT FROM $16 THEN lease_until_ms END \
-     WHERE sdkappid = $1 AND call_id = $2 AND part_day = $17";
+     WHERE sdkappid = $1 AND call_id = $2 AND part_day = $18";
 
 /// Locks the calls, stores the new distinct events, refolds every call that gained one (or
 /// every call, with `force_refold`). Returns the slots of the accepted events.
@@ -510,7 +514,7 @@ async fn apply_calls(
         let Some(first_event_ms) = events.iter().map(|e| e.time_ms).min() else {
             continue;
         };
-        let state = fold(app_from_sql(c.app), &events);
+        let state = fold_timed(app_from_sql(c.app), &events, Some(shared.timeouts));
         let age_ms = state.as_ref().map_or(first_event_ms, |s| s.record.start_ms);
         let day = day_of_ms(age_ms);
         new_event_days.extend(std::iter::repeat_n(day, new_events.len() - first_new));
@@ -520,40 +524,28 @@ async fn apply_calls(
         {
             moves.push((c.app, c.call_id, old, day));
         }
-        let mut row = CallRow {
+        let shared_row = StoredRow::new(first_event_ms, state.as_ref(), shared.timeouts);
+        let r = shared_row.record;
+        let row = CallRow {
             app: c.app,
             call_id: c.call_id.to_owned(),
             old_day: *old_day,
             day,
             first_event_ms,
-            start_ms: None,
-            start_s: None,
-            ended: false,
-            result: None,
-            call_type: None,
-            media_type: None,
-            room_id: None,
-            caller: None,
-            accept_ms: None,
-            end_ms: None,
-            callees: None,
-            due_ms: None,
+            start_ms: r.as_ref().map(|r| r.start_ms),
+            start_s: r.as_ref().map(|r| r.start_s),
+            ended: r.as_ref().is_some_and(|r| r.ended),
+            result: r.as_ref().map(|r| r.result),
+            call_type: r.as_ref().map(|r| r.call_type),
+            media_type: r.as_ref().map(|r| r.media_type),
+            room_id_type: r.as_ref().and_then(|r| r.room_id_type).map(i16::from),
+            due_ms: r.as_ref().and_then(|r| r.due_ms),
+            accept_ms: r.as_ref().and_then(|r| r.accept_ms),
+            end_ms: r.as_ref().and_then(|r| r.end_ms),
+            room_id: r.as_ref().map(|r| r.room_id.clone()),
+            caller: r.as_ref().map(|r| r.caller.clone()),
+            callees: r.map(|r| r.callees),
         };
-        if let Some(state) = &state {
-            let r = &state.record;
-            row.start_ms = Some(r.start_ms);
-            row.start_s = Some(r.start_secs());
-            row.ended = state.is_ended();
-            row.result = Some(r.result.as_str());
-            row.call_type = Some(r.call_type.as_str());
-            row.media_type = Some(r.media_type.as_str());
-            row.room_id = Some(r.room_id.clone());
-            row.caller = Some(r.caller.clone());
-            row.accept_ms = r.accept_ms;
-            row.end_ms = r.end_ms;
-            row.callees = Some(r.callees.clone());
-            row.due_ms = state.next_due_ms(shared.timeouts);
-        }
         if old_day.is_some()
             && let Some(old) = stored.get(&(c.app, c.call_id)).and_then(|r| r.first())
         {
@@ -585,7 +577,7 @@ async fn apply_calls(
     let ev_calls: Vec<&str> = new_events.iter().map(|(_, c, _)| *c).collect();
     let ev_keys: Vec<String> = new_events.iter().map(|(_, _, e)| e.dedupe_key()).collect();
     let ev_times: Vec<i64> = new_events.iter().map(|(_, _, e)| e.time_ms).collect();
-    let ev_kinds: Vec<&str> = new_events.iter().map(|(_, _, e)| e.kind.as_str()).collect();
+    let ev_kinds: Vec<&str> = new_events.iter().map(|(_, _, e)| e.kind.code()).collect();
     let ev_users: Vec<&str> = new_events
         .iter()
         .map(|(_, _, e)| e.user_id.as_str())
@@ -636,6 +628,7 @@ async fn apply_calls(
                 &r.end_ms,
                 &r.callees,
                 &r.due_ms,
+                &r.room_id_type,
             ];
             if let Some(old) = &r.old_day {
                 p.push(old);

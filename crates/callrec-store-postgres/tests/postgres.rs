@@ -525,7 +525,7 @@ async fn migrations_run_once_when_nodes_start_together_and_again_is_a_no_op() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     for s in stores.iter().chain([&again]) {
         s.close().await.unwrap();
     }

@@ -280,7 +280,10 @@ pub async fn event_additions_and_end_are_stored_and_folded<H: Harness>() {
     ];
     ingest_ok(&*s, APP, &calls).await;
     let rec = s.get_record(APP, "c2").await.unwrap().unwrap();
-    assert_eq!((rec.result, rec.end_ms), (CallResult::Cancel, Some(T0 + 3000)));
+    assert_eq!(
+        (rec.result, rec.end_ms),
+        (CallResult::Cancel, Some(T0 + 3000))
+    );
     assert!(s.due_calls(T0 + 600_000, 10).await.unwrap().is_empty());
 }
 
@@ -344,7 +347,12 @@ pub async fn time_outs_are_decided_by_event_time_not_by_arrival<H: Harness>() {
     ingest_ok(&*s, APP, &sys).await;
     let rec = s.get_record(APP, "idle").await.unwrap().unwrap();
     assert_eq!(rec.result, CallResult::Interrupt);
-    ingest_ok(&*s, APP, &[ev("idle", Hangup, "alice", T0 + 1000 + idle - 5)]).await;
+    ingest_ok(
+        &*s,
+        APP,
+        &[ev("idle", Hangup, "alice", T0 + 1000 + idle - 5)],
+    )
+    .await;
     let rec = s.get_record(APP, "idle").await.unwrap().unwrap();
     assert_eq!(
         (rec.result, rec.end_ms),

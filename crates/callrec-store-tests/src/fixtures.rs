@@ -1,8 +1,7 @@
 //! Event builders and helpers shared by the checks.
 
 use callrec_domain::{
-    CallType, Event, EventType, IngestItem, IngestOutcome, MediaType, Record, Timeouts, fold,
-    fold_timed,
+    CallType, Event, EventType, IngestItem, IngestOutcome, MediaType, Record, Timeouts, fold_timed,
 };
 
 /// The app most checks use.

@@ -385,7 +385,7 @@ pub fn parse_event(value: &Value) -> Result<Event, FieldError> {
     let kind_text = req_str(obj, "type")?;
     let kind: EventType = kind_text.parse().map_err(|()| {
         FieldError::Invalid(format!(
-            "type {kind_text:?} is not one of start, accept, reject, no_answer, busy, cancel, hangup, offline, invite, join"
+            "type {kind_text:?} is not one of start, accept, reject, no_answer, busy, cancel, hangup, offline, invite, join, end"
         ))
     })?;
     let user_id = req_str(obj, "userId")?;
@@ -407,6 +407,18 @@ pub fn parse_event(value: &Value) -> Result<Event, FieldError> {
     }
     e.room_id = opt_str(obj, "roomId")?.map(str::to_owned);
     e.invitees = opt_str_array(obj, "invitees")?.unwrap_or_default();
+    e.ring_timeout_ms = opt_int(obj, "ringTimeoutMs")?;
+    e.room_id_type = opt_int(obj, "roomIdType")?
+        .map(|t| {
+            u8::try_from(t)
+                .ok()
+                .filter(|t| matches!(t, 1 | 2))
+                .ok_or_else(|| FieldError::Invalid(format!("roomIdType must be 1 or 2, got {t}")))
+        })
+        .transpose()?;
+    e.chat_group_id = opt_str(obj, "chatGroupId")?.map(str::to_owned);
+    e.user_data = opt_str(obj, "userData")?.map(str::to_owned);
+    e.platform = opt_str(obj, "platform")?.map(str::to_owned);
     Ok(e)
 }
 
@@ -430,6 +442,7 @@ mod tests {
             call_type: CallType::Single,
             result: CallResult::NormalEnd,
             callees: vec!["bob1".into()],
+            room_id_type: None,
         };
         assert_eq!(
             serde_json::to_string(&WireRecord::from(&r)).unwrap(),
@@ -451,6 +464,7 @@ mod tests {
             call_type: CallType::Group,
             result: CallResult::Ongoing,
             callees: vec!["b".into(), "c".into()],
+            room_id_type: None,
         };
         let json = serde_json::to_value(WireRecord::from(&r)).unwrap();
         assert_eq!(json["acceptTs"], 0);
@@ -486,6 +500,7 @@ mod tests {
             call_type: CallType::Group,
             result: CallResult::Ongoing,
             callees: vec![],
+            room_id_type: None,
         };
         let mut plain = odd.clone();
         plain.call_id = "2ae7d549-c441-4a9b-87c0-61810fe19582".into();

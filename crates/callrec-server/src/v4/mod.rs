@@ -167,7 +167,7 @@ impl<'a> From<&'a Record> for V4Record<'a> {
                 .chain(r.callees.iter().map(String::as_str))
                 .collect(),
             room_id: &r.room_id,
-            room_id_type: room_id_type(&r.room_id, None),
+            room_id_type: room_id_type(&r.room_id, r.room_id_type),
         }
     }
 }
@@ -271,7 +271,7 @@ fn call_info_response(info: &CallInfo) -> CallInfoResponse<'_> {
             media_type: media_name(r.media_type),
             chat_group_id: &info.chat_group_id,
             room_id: &r.room_id,
-            room_id_type: room_id_type(&r.room_id, None),
+            room_id_type: room_id_type(&r.room_id, r.room_id_type),
         },
         user_list: info
             .users
