@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use callrec_domain::{IngestItem, fold};
+use callrec_domain::{IngestItem, fold_timed};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -94,7 +94,7 @@ pub async fn apply_timeouts(state: &AppState) -> usize {
                     continue;
                 }
             };
-            if let Some(folded) = fold(call.sdkappid, &events) {
+            if let Some(folded) = fold_timed(call.sdkappid, &events, Some(timeouts)) {
                 items.extend(folded.due_events(timeouts, now).into_iter().map(|event| {
                     IngestItem {
                         sdkappid: call.sdkappid,

@@ -581,3 +581,154 @@ async fn v4_unknown_paths_under_v4_and_v1_paths_stay_in_their_generation() {
         "{text}"
     );
 }
+
+const CALL_INFO: &str = "/v4/call_engine_http_srv/get_call_info";
+const END_CALL: &str = "/v4/call_engine_http_srv/end_call";
+const ROBOT: &str = "/v4/call_engine_http_srv/start_call_by_robot";
+
+#[tokio::test]
+async fn the_call_engine_shows_ends_and_starts_calls() {
+    let app = spawn_app().await;
+    let q = || app.query_for(ADMIN);
+    let now = app.clock.now_ms();
+    let mut start = common::start_event("g1", "alice", &["bob", "carol", "dave"], now - 10_000);
+    start["chatGroupId"] = json!("group-42");
+    start["roomId"] = json!("9001");
+    app.report_all(&[
+        start,
+        common::event("g1", "accept", "bob", now - 8_000),
+        common::event("g1", "reject", "carol", now - 7_000),
+    ])
+    .await;
+    let info = post(&app, CALL_INFO, &q(), r#"{"CallId":"g1"}"#).await;
+    assert_eq!(code(&info), 0, "{info}");
+    assert_eq!(
+        info["Response"],
+        json!({
+            "CallInfo": {"CallId": "g1", "MediaType": "Audio", "ChatGroupId": "group-42",
+                         "RoomId": "9001", "RoomIdType": 1},
+            "UserList": [
+                {"User_Account": "alice", "Status": "Calling"},
+                {"User_Account": "bob", "Status": "Calling"},
+                {"User_Account": "dave", "Status": "Waiting"},
+            ]
+        })
+    );
+
+    // end_call: envelope only, the call ends at once with normal_end (someone connected).
+    let env = post(&app, END_CALL, &q(), r#"{"CallId":"g1"}"#).await;
+    assert_eq!(code(&env), 0, "{env}");
+    assert!(env.get("Response").is_none(), "{env}");
+    let v1 = app.record("g1").await;
+    assert_eq!(v1["data"]["callResult"], "normal_end", "{v1}");
+    for path in [CALL_INFO, END_CALL] {
+        for call in ["g1", "no-such-call"] {
+            let env = post(&app, path, &q(), &json!({"CallId": call}).to_string()).await;
+            assert_eq!(code(&env), 101_004, "{path} {call}: {env}");
+        }
+    }
+    // A user may not report an end.
+    let data = app
+        .call_as(
+            "bob",
+            "/v1/events/report",
+            &json!({"events": [common::event("g1", "end", "bob", now)]}),
+        )
+        .await;
+    assert_eq!(common::rejected(&data["data"]), [(0, 70004)], "{data}");
+
+    // start_call_by_robot: a new call with the robot as caller.
+    let body = json!({"Robot_Account": "robot-1", "CalleeList_Account": ["erin"], "Timeout": 30_000,
+        "CallInfo": {"MediaType": "Video", "RoomId": "r-7", "RoomIdType": 2},
+        "UserData": "order 42", "OfflinePushInfo": {"Title": "ignored"}});
+    let env = post(&app, ROBOT, &q(), &body.to_string()).await;
+    assert_eq!(code(&env), 0, "{env}");
+    let call_id = env["Response"]["CallId"].as_str().unwrap().to_owned();
+    assert_eq!(call_id.len(), 36, "{call_id}");
+    let v4 = post(&app, GET, &q(), &json!({"CallId": call_id}).to_string()).await;
+    let rec = &v4["Response"]["CallRecord"];
+    assert_eq!(rec["Caller_Account"], "robot-1");
+    assert_eq!(rec["CallType"], "SingleCall");
+    assert_eq!(rec["MediaType"], "Video");
+    assert_eq!(rec["CallResult"], "Ongoing");
+    assert_eq!(rec["RoomIdType"], 2);
+    assert_eq!(rec["CalleeList_Account"], json!(["robot-1", "erin"]));
+    let info = post(
+        &app,
+        CALL_INFO,
+        &q(),
+        &json!({"CallId": call_id}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        info["Response"]["UserList"],
+        json!([{"User_Account": "robot-1", "Status": "Calling"},
+               {"User_Account": "erin", "Status": "Waiting"}])
+    );
+    for bad in [
+        json!({"Robot_Account": "r", "CalleeList_Account": ["x"], "Timeout": 9_999, "CallInfo": {"MediaType": "Audio"}}),
+        json!({"Robot_Account": "r", "CalleeList_Account": [], "Timeout": 10_000, "CallInfo": {"MediaType": "Audio"}}),
+        json!({"Robot_Account": "r", "CalleeList_Account": ["x"], "Timeout": 10_000, "CallInfo": {"MediaType": "audio"}}),
+        json!({"Robot_Account": "r", "CalleeList_Account": ["x"], "Timeout": 10_000}),
+        json!({"Robot_Account": "r", "CalleeList_Account": ["x"], "Timeout": 10_000, "CallInfo": {"MediaType": "Audio"}, "UserData": "x".repeat(1001)}),
+    ] {
+        let env = post(&app, ROBOT, &q(), &bad.to_string()).await;
+        assert_eq!(code(&env), 101_002, "{bad}: {env}");
+    }
+}
+
+/// The reproduction of the issue: a start at now − 120 s and the callee's accept at now − 30 s
+/// in one report, ring time-out 60 s: the accept came after the ring time-out, so the call was
+/// not answered, ending at start + 60 s — on v1 and v4 alike, before any time-out job ran.
+#[tokio::test]
+async fn an_accept_timed_after_the_ring_time_out_does_not_connect_the_call() {
+    let app = spawn_app().await;
+    let now = app.clock.now_ms();
+    let start_ms = now - 120_000;
+    app.report_all(&[
+        common::start_event("late", "alice", &["bob"], start_ms),
+        common::event("late", "accept", "bob", now - 30_000),
+    ])
+    .await;
+    let v1 = app.record("late").await;
+    assert_eq!(v1["data"]["callResult"], "not_answer", "{v1}");
+    assert_eq!(v1["data"]["endTs"], (start_ms + 60_000).div_euclid(1000));
+    assert_eq!(v1["data"]["acceptTs"], 0);
+    let v4 = post(&app, GET, &app.query_for(ADMIN), r#"{"CallId":"late"}"#).await;
+    assert_eq!(
+        v4["Response"]["CallRecord"]["CallResult"], "NotAnswer",
+        "{v4}"
+    );
+}
+
+#[tokio::test]
+async fn end_call_blocked_by_a_locked_database_answers_101001() {
+    let app = spawn_app().await;
+    let now = app.clock.now_ms();
+    app.report_all(&[common::start_event(
+        "blocked",
+        "alice",
+        &["bob"],
+        now - 1_000,
+    )])
+    .await;
+    let db = app.data_dir().join("callrec.db");
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(4_000));
+        conn.execute_batch("ROLLBACK").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let env = post(
+        &app,
+        END_CALL,
+        &app.query_for(ADMIN),
+        r#"{"CallId":"blocked"}"#,
+    )
+    .await;
+    assert_eq!(code(&env), 101_001, "{env}");
+    holder.join().unwrap();
+}
