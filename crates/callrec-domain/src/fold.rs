@@ -122,6 +122,13 @@ fn idle_timeout_event(call_id: &str, user: &str, last_ms: i64) -> Event {
     e
 }
 
+/// True for a stored ring time-out (`sys:ring:…`).
+fn is_ring_timeout(e: &Event) -> bool {
+    e.event_id
+        .as_deref()
+        .is_some_and(|id| id.starts_with("sys:ring:"))
+}
+
 /// True for a stored idle time-out (`sys:idle:…`).
 fn is_idle_timeout(e: &Event) -> bool {
     e.event_id
@@ -346,6 +353,17 @@ impl<'a> Fold<'a> {
         }
     }
 
+    /// Whether `e` is exactly the ring time-out its user's current ringing runs into.
+    fn is_pending_ring_timeout(&self, e: &Event, ring_ms: i64) -> bool {
+        self.members
+            .get(&e.user_id)
+            .and_then(|m| m.ringing_since)
+            .is_some_and(|since| {
+                ring_timeout_event(&e.call_id, &e.user_id, since, ring_ms).dedupe_key()
+                    == e.dedupe_key()
+            })
+    }
+
     /// The earliest ring time-out of a ringing callee (in event order), if any.
     fn next_ring_timeout(&self, call_id: &str, ring_ms: i64) -> Option<Event> {
         self.callees
@@ -359,20 +377,21 @@ impl<'a> Fold<'a> {
     }
 
     /// Applies every ring time-out that comes before `next` in event order (all remaining ones
-    /// when `next` is `None`), and, when `next` comes more than the idle time-out after
-    /// `last_ms` in a connected call, the idle close at `last_ms`. Returns the end if one of
-    /// them ended the call.
+    /// when `next` is `None`), and, when the next reported event (at `next_reported_ms`) comes
+    /// more than the idle time-out after the last one (`last_ms`) in a connected call, the idle
+    /// close at `last_ms`. Returns the end if one of them ended the call.
     fn apply_timeouts(
         &mut self,
         call_id: &str,
         t: Timeouts,
         next: Option<&Event>,
+        next_reported_ms: Option<i64>,
         last_ms: i64,
     ) -> Option<(i64, CallResult)> {
         loop {
             let idle_due = self.connected_ms.is_some()
                 && self.users_in_call() > 0
-                && next.is_some_and(|n| n.time_ms.saturating_sub(last_ms) > t.idle_ms);
+                && next_reported_ms.is_some_and(|n| n.saturating_sub(last_ms) > t.idle_ms);
             let ring = self
                 .next_ring_timeout(call_id, t.ring_ms)
                 .filter(|r| next.is_none_or(|n| r.order_cmp(n).is_lt()))
@@ -441,8 +460,9 @@ pub fn fold(sdkappid: u64, events: &[Event]) -> Option<CallState> {
 /// Folds a call's events into its state, deciding time-outs by event time when `timeouts` is
 /// given (see the module docs): before each event, every ring time-out that comes earlier in
 /// event order is applied, and an idle gap longer than the idle time-out closes the call at the
-/// event before the gap. A stored idle time-out (`sys:idle:…` at time T) counts only while no other
-/// event of the call lies in (T, T + idle]. `None` until a `start` event is among them.
+/// event before the gap. A stored idle time-out (`sys:idle:…` at time T) counts only while no
+/// reported event of the call lies in (T, T + idle]; a stored ring time-out only when it is the
+/// very time-out the fold derives at that point. `None` until a `start` event is among them.
 pub fn fold_timed(
     sdkappid: u64,
     events: &[Event],
@@ -456,7 +476,7 @@ pub fn fold_timed(
         // A stored idle close is void once a later event shows the call was not idle that long.
         let others: Vec<i64> = sorted
             .iter()
-            .filter(|e| !is_idle_timeout(e))
+            .filter(|e| !e.is_system())
             .map(|e| e.time_ms)
             .collect();
         sorted.retain(|e| {
@@ -500,29 +520,66 @@ pub fn fold_timed(
         ring_ms: start.ring_timeout_ms.unwrap_or(t.ring_ms),
         idle_ms: t.idle_ms,
     });
+    let reported_at: HashSet<i64> = sorted
+        .iter()
+        .filter(|e| !e.is_system())
+        .map(|e| e.time_ms)
+        .collect();
+    // For each position, the time of the first reported (not system) event from there on.
+    let mut next_reported: Vec<Option<i64>> = vec![None; sorted.len() + 1];
+    for i in (0..sorted.len()).rev() {
+        next_reported[i] = if sorted[i].is_system() {
+            next_reported[i + 1]
+        } else {
+            Some(sorted[i].time_ms)
+        };
+    }
     let mut last_ms = start.time_ms;
-    for e in &sorted[start_at + 1..] {
+    for (i, e) in sorted.iter().enumerate().skip(start_at + 1) {
         if f.end.is_some() {
             break;
         }
-        if let Some(t) = timeouts
-            && let Some(end) = f.apply_timeouts(call_id, t, Some(e), last_ms)
-        {
-            f.end = Some(end);
-            break;
+        if let Some(t) = timeouts {
+            if let Some(end) = f.apply_timeouts(call_id, t, Some(e), next_reported[i], last_ms) {
+                f.end = Some(end);
+                break;
+            }
+            // A stored ring time-out counts only as the very time-out this fold derives here
+            // (the job may have stored it from fewer events than there are now).
+            if is_ring_timeout(e) && !f.is_pending_ring_timeout(e, t.ring_ms) {
+                continue;
+            }
+            // Likewise a stored idle close counts only at the time of the last event that counts
+            // (which may sort after it at that same time).
+            // An idle close only ever closes a connected call.
+            if is_idle_timeout(e)
+                && (f.connected_ms.is_none()
+                    || (e.time_ms != last_ms && !reported_at.contains(&e.time_ms)))
+            {
+                continue;
+            }
         }
         if let Some(result) = f.apply(e) {
             f.end = Some((e.time_ms, result));
         }
-        last_ms = last_ms.max(e.time_ms);
+        // Idleness is measured from reported events only: whether the job already stored a
+        // time-out must not change it.
+        if !e.is_system() {
+            last_ms = last_ms.max(e.time_ms);
+        }
     }
 
-    let last_event_ms = sorted
-        .iter()
-        .map(|e| e.time_ms)
-        .max()
-        .unwrap_or(start.time_ms);
     let ended = f.end.is_some();
+    let last_event_ms = if ended {
+        sorted
+            .iter()
+            .map(|e| e.time_ms)
+            .max()
+            .unwrap_or(start.time_ms)
+    } else {
+        // The last reported event (see above).
+        last_ms
+    };
     let ringing = if ended {
         Vec::new()
     } else {

@@ -2,12 +2,14 @@
 //! type, with and without eventIds, times squeezed into a few seconds so that ties are common,
 //! events before the start, several starts — the record is a function of the *set* of events
 //! (any permutation, any duplication gives the same state), the record invariants of contract §3
-//! always hold, the end is final, and applying the time-outs always ends a call.
+//! always hold, the end is final, applying the time-outs always ends a call, and with time-outs
+//! decided by event time the record depends neither on arrival order nor on when the job ran.
 //!
 //! Every generated event passes `validate_event`, so these are calls the store could really hold.
 
 use callrec_domain::{
-    CallResult, CallState, CallType, Event, EventType, MediaType, Timeouts, fold, validate_event,
+    CallResult, CallState, CallType, Event, EventType, MediaType, Timeouts, fold, fold_timed,
+    validate_event,
 };
 use proptest::prelude::*;
 use proptest::sample::subsequence;
@@ -301,6 +303,79 @@ proptest! {
             prop_assert!(rounds <= 40, "time-outs never settle");
         }
         prop_assert!(st.is_ended(), "{:?}", st);
+    }
+}
+
+/// What the time-out job does, as often as it is due at `now`: fold what is stored (time-outs by
+/// event time), store the due time-out events, repeat.
+fn run_job(stored: &mut Vec<Event>, now: i64) {
+    for _ in 0..100 {
+        let Some(st) = fold_timed(APP, stored, Some(TIMEOUTS)) else {
+            return;
+        };
+        let due = st.due_events(TIMEOUTS, now);
+        if due.is_empty() {
+            return;
+        }
+        stored.extend(due);
+    }
+    panic!("the job never settles");
+}
+
+/// Reports arriving in batches in `order`, with a job run at `job_nows[i]` after batch `i`, then
+/// a last job run far in the future: the stored events at the end.
+fn deliver(events: &[Event], order: &[usize], cuts: &[usize], job_nows: &[i64]) -> Vec<Event> {
+    let mut stored = Vec::new();
+    let mut next = 0;
+    for (i, &cut) in cuts.iter().enumerate() {
+        let cut = cut.min(order.len());
+        while next < cut {
+            stored.push(events[order[next]].clone());
+            next += 1;
+        }
+        run_job(&mut stored, job_nows[i % job_nows.len()]);
+    }
+    stored.extend(order[next..].iter().map(|&i| events[i].clone()));
+    run_job(&mut stored, BASE + 1_000 * TIMEOUTS.idle_ms);
+    stored
+}
+
+/// A call's distinct events (no two sharing a dedupe key: which of two such copies a store keeps
+/// depends on which arrived first, by design), a random arrival order, random batch cuts and
+/// random job times.
+fn call_with_deliveries() -> impl Strategy<Value = (Vec<Event>, Vec<usize>, Vec<usize>, Vec<i64>)> {
+    call_events().prop_flat_map(|mut events| {
+        let mut keys = std::collections::HashSet::new();
+        events.retain(|e| keys.insert(e.dedupe_key()));
+        let n = events.len();
+        (
+            Just(events),
+            Just((0..n).collect::<Vec<usize>>()).prop_shuffle(),
+            prop::collection::vec(0..=n, 1..6).prop_map(|mut c| {
+                c.sort_unstable();
+                c
+            }),
+            prop::collection::vec(BASE..BASE + 3 * SPAN_MS, 1..6),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Time-outs are decided by event time: whatever order the reports arrive in and whenever the
+    /// time-out job runs in between, the final record is the one of all events delivered at once
+    /// with the job run only at the end.
+    #[test]
+    fn the_record_does_not_depend_on_arrival_order_or_when_the_job_ran(
+        (events, order, cuts, job_nows) in call_with_deliveries()
+    ) {
+        let reference = deliver(&events, &(0..events.len()).collect::<Vec<_>>(), &[], &[0]);
+        let delivered = deliver(&events, &order, &cuts, &job_nows);
+        prop_assert_eq!(
+            fold_timed(APP, &delivered, Some(TIMEOUTS)).map(|s| s.record),
+            fold_timed(APP, &reference, Some(TIMEOUTS)).map(|s| s.record)
+        );
     }
 }
 
