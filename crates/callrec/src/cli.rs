@@ -123,6 +123,9 @@ pub struct GetArgs {
     /// Print the response's data as pretty JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Use the v4 API (`/v4/call_record_http_srv/…`); `--json` then prints v4 JSON.
+    #[arg(long)]
+    pub v4: bool,
     /// Connection settings.
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -134,6 +137,9 @@ pub struct FilterArgs {
     /// Print the response's data as pretty JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Use the v4 API (`/v4/call_record_http_srv/…`); `--json` then prints v4 JSON.
+    #[arg(long)]
+    pub v4: bool,
     /// Connection settings.
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -183,6 +189,19 @@ impl ResultArg {
             ResultArg::Ongoing => "ongoing",
         }
     }
+
+    /// The v4 name.
+    pub fn v4_name(self) -> &'static str {
+        match self {
+            ResultArg::Cancel => "Cancel",
+            ResultArg::Reject => "Reject",
+            ResultArg::NotAnswer => "NotAnswer",
+            ResultArg::CallBusy => "CallBusy",
+            ResultArg::NormalEnd => "NormalEnd",
+            ResultArg::Interrupt => "Interrupt",
+            ResultArg::Ongoing => "Ongoing",
+        }
+    }
 }
 
 /// `--type`.
@@ -198,6 +217,14 @@ impl TypeArg {
         match self {
             TypeArg::Single => "single",
             TypeArg::Group => "group",
+        }
+    }
+
+    /// The v4 name.
+    pub fn v4_name(self) -> &'static str {
+        match self {
+            TypeArg::Single => "SingleCall",
+            TypeArg::Group => "MultiCall",
         }
     }
 }

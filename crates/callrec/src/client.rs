@@ -62,10 +62,24 @@ impl ApiClient {
     /// `POST /v1/{path}` with `body`; the envelope's `data` on errorCode 0, else [`Error::Api`].
     pub async fn call(&self, path: &str, body: &Value) -> Result<Value, Error> {
         let url = format!("{}/v1/{path}", self.base_url);
+        let envelope = self.post(&url, body).await?;
+        unwrap(&url, &envelope, ("errorCode", "errorMessage", "data"))
+    }
+
+    /// `POST /v4/{path}` with `body`; the envelope's `Response` on ErrorCode 0 (`null` when the
+    /// API returns none), else [`Error::Api`].
+    pub async fn call_v4(&self, path: &str, body: &Value) -> Result<Value, Error> {
+        let url = format!("{}/v4/{path}", self.base_url);
+        let envelope = self.post(&url, body).await?;
+        unwrap(&url, &envelope, ("ErrorCode", "ErrorInfo", "Response"))
+    }
+
+    /// POSTs `body` with a fresh query string; the answer's JSON.
+    async fn post(&self, url: &str, body: &Value) -> Result<Value, Error> {
         let random: u32 = rand::rng().random();
         let response = self
             .http
-            .post(&url)
+            .post(url)
             .query(&[
                 ("sdkappid", self.sdkappid.to_string()),
                 ("identifier", self.identifier.clone()),
@@ -77,32 +91,37 @@ impl ApiClient {
             .send()
             .await
             .map_err(|source| Error::Http {
-                url: url.clone(),
+                url: url.to_owned(),
                 source: source.without_url(),
             })?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|source| Error::Http {
-            url: url.clone(),
+            url: url.to_owned(),
             source: source.without_url(),
         })?;
-        let envelope: Value = serde_json::from_slice(&bytes).map_err(|_| {
+        serde_json::from_slice(&bytes).map_err(|_| {
             Error::BadResponse(format!(
                 "HTTP {status} from {url}: {}",
                 String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
             ))
-        })?;
-        let code = envelope
-            .get("errorCode")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| Error::BadResponse(format!("no errorCode in the answer of {url}")))?;
-        if code != 0 {
-            let message = envelope
-                .get("errorMessage")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            return Err(Error::Api { code, message });
-        }
-        Ok(envelope.get("data").cloned().unwrap_or(Value::Null))
+        })
     }
+}
+
+/// The payload of an envelope whose (code, message, payload) keys are `keys`.
+fn unwrap(url: &str, envelope: &Value, keys: (&str, &str, &str)) -> Result<Value, Error> {
+    let (code_key, message_key, payload_key) = keys;
+    let code = envelope
+        .get(code_key)
+        .and_then(Value::as_i64)
+        .ok_or_else(|| Error::BadResponse(format!("no {code_key} in the answer of {url}")))?;
+    if code != 0 {
+        let message = envelope
+            .get(message_key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        return Err(Error::Api { code, message });
+    }
+    Ok(envelope.get(payload_key).cloned().unwrap_or(Value::Null))
 }

@@ -20,18 +20,83 @@ pub async fn run(args: &RecordsArgs) -> Result<ExitCode, Error> {
 
 async fn run_get(args: &GetArgs) -> Result<ExitCode, Error> {
     let client = ApiClient::new(&Connection::resolve(&args.connect)?)?;
-    let data = client
-        .call(
-            "records/get_record_by_callId",
-            &json!({ "callId": args.call_id }),
-        )
-        .await?;
-    if args.json {
-        print_json(&data);
+    let record = if args.v4 {
+        let response = client
+            .call_v4(
+                "call_record_http_srv/get_record_by_callid",
+                &json!({ "CallId": args.call_id }),
+            )
+            .await?;
+        if args.json {
+            print_json(&response);
+            return Ok(ExitCode::SUCCESS);
+        }
+        v1_view(&response["CallRecord"])
     } else {
-        print!("{}", table(std::slice::from_ref(&data)));
-    }
+        let data = client
+            .call(
+                "records/get_record_by_callId",
+                &json!({ "callId": args.call_id }),
+            )
+            .await?;
+        if args.json {
+            print_json(&data);
+            return Ok(ExitCode::SUCCESS);
+        }
+        data
+    };
+    print!("{}", table(std::slice::from_ref(&record)));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A v4 record in v1's field names, for the table (the table shows both alike).
+fn v1_view(r: &Value) -> Value {
+    let lower = |k: &str| match r.get(k).and_then(Value::as_str).unwrap_or("") {
+        "SingleCall" => "single".to_owned(),
+        "MultiCall" => "group".to_owned(),
+        "NotAnswer" => "not_answer".to_owned(),
+        "CallBusy" => "call_busy".to_owned(),
+        "NormalEnd" => "normal_end".to_owned(),
+        other => other.to_ascii_lowercase(),
+    };
+    let callees: Vec<Value> = r
+        .get("CalleeList_Account")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().skip(1).cloned().collect())
+        .unwrap_or_default();
+    json!({
+        "callId": r.get("CallId"),
+        "callType": lower("CallType"),
+        "callResult": lower("CallResult"),
+        "mediaType": lower("MediaType"),
+        "caller": r.get("Caller_Account"),
+        "callees": callees,
+        "startCallTs": r.get("StartTime"),
+        "endTs": r.get("EndTime"),
+    })
+}
+
+/// The v4 `get_record_by_filter` body the flags ask for.
+pub fn filter_body_v4(args: &FilterArgs, now: i64) -> Result<Value, Error> {
+    let v1 = filter_body(args, now)?;
+    let mut body = Map::new();
+    body.insert("StartTime".into(), v1["startTimestamp"].clone());
+    if let Some(end) = v1.get("endTimestamp") {
+        body.insert("EndTime".into(), end.clone());
+    }
+    if let Some(r) = args.result {
+        body.insert("CallResult".into(), r.v4_name().into());
+    }
+    if let Some(t) = args.call_type {
+        body.insert("CallType".into(), t.v4_name().into());
+    }
+    if let Some(p) = args.page {
+        body.insert("Page".into(), p.into());
+    }
+    if let Some(n) = args.per_page {
+        body.insert("NumberPerPage".into(), n.into());
+    }
+    Ok(Value::Object(body))
 }
 
 /// The `get_records_by_filter` body the flags ask for.
@@ -63,23 +128,51 @@ pub fn filter_body(args: &FilterArgs, now: i64) -> Result<Value, Error> {
     Ok(Value::Object(body))
 }
 
+const V4_FILTER: &str = "call_record_http_srv/get_record_by_filter";
+
 async fn run_filter(args: &FilterArgs) -> Result<ExitCode, Error> {
-    let body = filter_body(args, timearg::now_secs())?;
+    let now = timearg::now_secs();
+    let body = if args.v4 {
+        filter_body_v4(args, now)?
+    } else {
+        filter_body(args, now)?
+    };
     let client = ApiClient::new(&Connection::resolve(&args.connect)?)?;
-    let data = client.call("records/get_records_by_filter", &body).await?;
-    if args.json {
-        print_json(&data);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let list = data
-        .get("callRecordList")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let (list, total, page) = if args.v4 {
+        let response = client.call_v4(V4_FILTER, &body).await?;
+        if args.json {
+            print_json(&response);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let list: Vec<Value> = response
+            .get("CallRecordList")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().map(v1_view).collect())
+            .unwrap_or_default();
+        let total = response
+            .get("TotalNum")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        (list, total, u64::from(args.page.unwrap_or(1)))
+    } else {
+        let data = client.call("records/get_records_by_filter", &body).await?;
+        if args.json {
+            print_json(&data);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let list = data
+            .get("callRecordList")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let total = data.get("totalNum").and_then(Value::as_u64).unwrap_or(0);
+        let page = data.get("page").and_then(Value::as_u64).unwrap_or(1);
+        (list, total, page)
+    };
     print!("{}", table(&list));
-    let total = data.get("totalNum").and_then(Value::as_u64).unwrap_or(0);
-    let page = data.get("page").and_then(Value::as_u64).unwrap_or(1);
-    let per_page = u64::from(args.per_page.unwrap_or(100)).max(1);
+    let default_per_page = if args.v4 { 10 } else { 100 };
+    let per_page = u64::from(args.per_page.unwrap_or(default_per_page)).max(1);
+
     println!(
         "totalNum {total}, page {page} of {}, {} shown",
         total.div_ceil(per_page).max(1),
@@ -89,13 +182,21 @@ async fn run_filter(args: &FilterArgs) -> Result<ExitCode, Error> {
     // so they do not seem lost.
     if args.result.is_none() {
         let mut ongoing = body;
-        ongoing["callResult"] = "ongoing".into();
-        ongoing["numberPerPage"] = 1.into();
-        ongoing["page"] = 1.into();
-        let data = client
-            .call("records/get_records_by_filter", &ongoing)
-            .await?;
-        match data.get("totalNum").and_then(Value::as_u64).unwrap_or(0) {
+        let total = if args.v4 {
+            ongoing["CallResult"] = "Ongoing".into();
+            ongoing["NumberPerPage"] = 1.into();
+            ongoing["Page"] = 1.into();
+            client.call_v4(V4_FILTER, &ongoing).await?["TotalNum"].as_u64()
+        } else {
+            ongoing["callResult"] = "ongoing".into();
+            ongoing["numberPerPage"] = 1.into();
+            ongoing["page"] = 1.into();
+            client
+                .call("records/get_records_by_filter", &ongoing)
+                .await?["totalNum"]
+                .as_u64()
+        };
+        match total.unwrap_or(0) {
             0 => {}
             1 => println!("1 call still ongoing is not listed (--result ongoing lists it)"),
             n => println!("{n} calls still ongoing are not listed (--result ongoing lists them)"),
@@ -203,6 +304,7 @@ mod tests {
     fn filter(since: Option<&str>) -> FilterArgs {
         FilterArgs {
             json: false,
+            v4: false,
             connect: ConnectArgs {
                 config: "callrec.toml".into(),
                 url: None,

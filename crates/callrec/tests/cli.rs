@@ -304,3 +304,65 @@ fn config_example_and_check_describe_a_config_without_its_key() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("secret_key"));
 }
+
+#[test]
+fn records_speak_v4_with_v4_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let server = Server::start(&config, &[]);
+    let cfg = config.to_str().unwrap();
+    let url = server.url.as_str();
+    run_ok(&[
+        "simulate", "--calls", "30", "--config", cfg, "--url", url, "--seed", "5",
+    ]);
+    let v1: Value = serde_json::from_str(&run_ok(&[
+        "records",
+        "filter",
+        "--json",
+        "--per-page",
+        "1000",
+        "--config",
+        cfg,
+        "--url",
+        url,
+    ]))
+    .unwrap();
+    let v4: Value = serde_json::from_str(&run_ok(&[
+        "records",
+        "filter",
+        "--v4",
+        "--json",
+        "--per-page",
+        "1000",
+        "--config",
+        cfg,
+        "--url",
+        url,
+    ]))
+    .unwrap();
+    assert_eq!(v4["TotalNum"], v1["totalNum"], "{v4}");
+    let v1_list = v1["callRecordList"].as_array().unwrap();
+    let v4_list = v4["CallRecordList"].as_array().unwrap();
+    assert_eq!(v4_list.len(), v1_list.len());
+    for (a, b) in v1_list.iter().zip(v4_list) {
+        assert_eq!(a["callId"], b["CallId"]);
+        assert_eq!(a["startCallTs"], b["StartTime"]);
+        assert_eq!(b["CalleeList_Account"][0], a["caller"]);
+    }
+    let id = v4_list[0]["CallId"].as_str().unwrap();
+    let one: Value = serde_json::from_str(&run_ok(&[
+        "records", "get", id, "--v4", "--json", "--config", cfg, "--url", url,
+    ]))
+    .unwrap();
+    assert_eq!(one["CallRecord"], v4_list[0]);
+    let table = run_ok(&["records", "get", id, "--v4", "--config", cfg, "--url", url]);
+    assert!(table.starts_with("callId") && table.contains(id), "{table}");
+    let table = run_ok(&["records", "filter", "--v4", "--config", cfg, "--url", url]);
+    assert!(table.contains("shown"), "{table}");
+    let missing = run(&[
+        "records", "get", "nope", "--v4", "--config", cfg, "--url", url,
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).starts_with("error 101050: "));
+    assert!(server.terminate().success());
+}
