@@ -1,7 +1,7 @@
-//! Property tests of the fold (contract §4): over generated calls — single and group, every event
+//! Property tests of the fold (docs/api.md): over generated calls — single and group, every event
 //! type, with and without eventIds, times squeezed into a few seconds so that ties are common,
 //! events before the start, several starts — the record is a function of the *set* of events
-//! (any permutation, any duplication gives the same state), the record invariants of contract §3
+//! (any permutation, any duplication gives the same state), the record invariants (docs/api.md)
 //! always hold, the end is final, applying the time-outs always ends a call, and with time-outs
 //! decided by event time the record depends neither on arrival order nor on when the job ran.
 //!
@@ -167,7 +167,7 @@ fn config() -> Config {
     }
 }
 
-/// The record invariants of contract §3 and §4 that hold for every call.
+/// The record invariants (docs/api.md) that hold for every call.
 fn check_invariants(st: &CallState) -> Result<(), TestCaseError> {
     let r = &st.record;
     prop_assert_eq!(r.end_ms.is_none(), r.result == CallResult::Ongoing);

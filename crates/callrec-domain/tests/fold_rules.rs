@@ -1,4 +1,4 @@
-//! One test per rule of contract §4, "How events become a record (the fold)", and its time-out
+//! One test per rule of docs/api.md, "How events become a record (the fold)", and its time-out
 //! paragraph. Each test is named after the rule it proves and fails if that rule is broken.
 //!
 //! Calls here are tiny and hand-written: `alice` is the caller unless a test says otherwise, times

@@ -809,6 +809,29 @@ mod tests {
     }
 
     #[test]
+    fn rate_limit_keys_are_the_api_names_and_an_unknown_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n[apps.rate_limits]\nget_record_by_callid = 7\nexport = 1\n";
+        let cfg = Config::from_toml_str(text, dir.path()).unwrap();
+        let limits = &cfg.apps[0].rate_limits;
+        assert_eq!(limits.per_second("get_record_by_callid"), 7);
+        assert_eq!(
+            limits.per_second("get_record_by_callId"),
+            20,
+            "v1's own default"
+        );
+        assert_eq!(limits.per_second("start_call_by_robot"), 200);
+        assert_eq!(limits.per_second("export"), 1);
+        let text =
+            "[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n[apps.rate_limits]\nget_record = 7\n";
+        let err = Config::from_toml_str(text, dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown rate-limit key `get_record`"), "{err}");
+        assert!(err.contains("line 4"), "{err}");
+    }
+
+    #[test]
     fn redis_url_is_optional_and_its_password_never_shows() {
         let dir = tempfile::tempdir().unwrap();
         let base = "[[apps]]\nsdkappid = 1\nsecret_key = \"k\"\n";

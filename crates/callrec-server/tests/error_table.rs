@@ -1,4 +1,4 @@
-//! Contract §2's error table through the real server (TLS, port 0): every row, and the ORDER of
+//! The v1 error table of docs/api.md through the real server (TLS, port 0): every row, and the ORDER of
 //! the checks — for each pair of adjacent rows, a request failing both answers the earlier row.
 //! Also the envelope invariants of every `/v1/` response, the body-size limits and the
 //! 3-second deadline (101001) under a real blocked write.

@@ -1,4 +1,4 @@
-//! Contract §3 through the real server: `get_record_by_callId` and every rule of
+//! The record APIs (docs/api.md) through the real server: `get_record_by_callId` and every rule of
 //! `get_records_by_filter`. Each test runs its own server on a manual clock (frozen at a whole
 //! second), with time-outs long enough that no job changes a record under the test.
 

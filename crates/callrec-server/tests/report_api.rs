@@ -1,4 +1,4 @@
-//! Contract §4 (`POST /v1/events/report`) through the real server: batch size, per-event
+//! Event reporting (`POST /v1/events/report`, docs/api.md) through the real server: batch size, per-event
 //! validation (a bad event rejects only itself), counting and deduplication, who may report
 //! what, and reporting in any order.
 

@@ -1,4 +1,4 @@
-//! Contract §5's retention job, through restarts of the real server on one data directory.
+//! The retention job (docs/api.md), through restarts of the real server on one data directory.
 //!
 //! What is checked: calls are reported by a server whose clock stands at T0; a second server on
 //! the same data, whose clock stands past T0 + retention, purges them at start-up — observed

@@ -1,4 +1,4 @@
-//! Contract §4's time-outs through the running server on the real clock: ring_timeout_secs = 1
+//! The time-outs of docs/api.md through the running server on the real clock: ring_timeout_secs = 1
 //! and max_idle_secs = 2, so the background job must store the system events within a few
 //! seconds. Event times are set slightly in the future so that each record can be seen
 //! `ongoing` before its time-out falls due.
