@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use callrec_domain::{CallType, Event, EventType, MediaType, Timeouts, fold};
+use callrec_domain::{CallType, Event, EventType, MediaType, Timeouts, fold, fold_timed};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const T0: i64 = 1_700_000_000_000;
@@ -118,6 +118,17 @@ fn bench_fold(c: &mut Criterion) {
     });
     g.bench_function("group_fold_and_next_due", |b| {
         b.iter(|| fold(APP, black_box(&group)).map(|s| s.next_due_ms(timeouts)));
+    });
+    // What the stores do on every refold: time-outs decided by event time.
+    g.bench_function("single_fold_timed_and_next_due", |b| {
+        b.iter(|| {
+            fold_timed(APP, black_box(&single), Some(timeouts)).map(|s| s.next_due_ms(timeouts))
+        });
+    });
+    g.bench_function("group_fold_timed_and_next_due", |b| {
+        b.iter(|| {
+            fold_timed(APP, black_box(&group), Some(timeouts)).map(|s| s.next_due_ms(timeouts))
+        });
     });
     g.finish();
 }

@@ -366,14 +366,31 @@ impl<'a> Fold<'a> {
 
     /// The earliest ring time-out of a ringing callee (in event order), if any.
     fn next_ring_timeout(&self, call_id: &str, ring_ms: i64) -> Option<Event> {
-        self.callees
+        // Ring time-outs differ only in time and user (one ringing per user at a time), so the
+        // earliest is the least (due, user); no event is built for the others.
+        let (due_ms, user, since) = self
+            .callees
             .iter()
             .filter_map(|c| {
                 self.members[c]
                     .ringing_since
-                    .map(|since| ring_timeout_event(call_id, c, since, ring_ms))
+                    .map(|since| (since.saturating_add(ring_ms), c, since))
             })
-            .min_by(Event::order_cmp)
+            .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)))?;
+        debug_assert_eq!(due_ms, since.saturating_add(ring_ms));
+        Some(ring_timeout_event(call_id, user, since, ring_ms))
+    }
+
+    /// Whether the earliest ring time-out could come before `next` at all: its time is not
+    /// later (a cheap test that spares building it for most events).
+    fn ring_timeout_may_precede(&self, ring_ms: i64, next: Option<&Event>) -> bool {
+        let Some(next) = next else {
+            return true;
+        };
+        self.members.values().any(|m| {
+            m.ringing_since
+                .is_some_and(|since| since.saturating_add(ring_ms) <= next.time_ms)
+        })
     }
 
     /// Applies every ring time-out that comes before `next` in event order (all remaining ones
@@ -393,7 +410,9 @@ impl<'a> Fold<'a> {
                 && self.users_in_call() > 0
                 && next_reported_ms.is_some_and(|n| n.saturating_sub(last_ms) > t.idle_ms);
             let ring = self
-                .next_ring_timeout(call_id, t.ring_ms)
+                .ring_timeout_may_precede(t.ring_ms, next)
+                .then(|| self.next_ring_timeout(call_id, t.ring_ms))
+                .flatten()
                 .filter(|r| next.is_none_or(|n| r.order_cmp(n).is_lt()))
                 // An idle close at `last_ms` comes first when the ringing ran out later.
                 .filter(|r| !idle_due || r.time_ms <= last_ms);
