@@ -33,7 +33,7 @@ pub struct V4 {
 }
 
 /// The v4 number of a failure kind at an endpoint of `family` (`None`: no endpoint matched).
-pub fn code(kind: FailureKind, family: Option<Family>) -> u32 {
+pub fn code(kind: FailureKind, _family: Option<Family>) -> u32 {
     use FailureKind as K;
     match kind {
         K::UnknownApi => 60009,
@@ -49,9 +49,8 @@ pub fn code(kind: FailureKind, family: Option<Family>) -> u32 {
         K::NoPackage => 60020,
         K::RateLimited => 60007,
         K::BadBody => 60003,
-        K::InvalidField => match family {
-            Some(Family::Records | Family::Engine | Family::Events) | None => 101002,
-        },
+        // Every v4 family served so far (records, engine) numbers field errors 101002.
+        K::InvalidField => 101002,
         K::NotFound => 101050,
         K::CallNotActive => 101004,
         K::Internal => 101001,
