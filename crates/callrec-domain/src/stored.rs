@@ -63,15 +63,7 @@ impl StoredCode for CallType {
 }
 
 impl StoredCode for CallResult {
-    const VALUES: &'static [Self] = &[
-        CallResult::Cancel,
-        CallResult::Reject,
-        CallResult::NotAnswer,
-        CallResult::CallBusy,
-        CallResult::NormalEnd,
-        CallResult::Interrupt,
-        CallResult::Ongoing,
-    ];
+    const VALUES: &'static [Self] = &CallResult::ALL;
     fn code(self) -> &'static str {
         match self {
             CallResult::Cancel => "cancel",

@@ -96,16 +96,6 @@ pub fn result_name(r: CallResult) -> &'static str {
     }
 }
 
-const RESULTS: [CallResult; 7] = [
-    CallResult::Cancel,
-    CallResult::Reject,
-    CallResult::NotAnswer,
-    CallResult::CallBusy,
-    CallResult::NormalEnd,
-    CallResult::Interrupt,
-    CallResult::Ongoing,
-];
-
 /// A room id's type: the start's `roomIdType` when it gave one, else 1 for a TRTC numeric room
 /// (digits only, no leading zero, 1–4294967295), 2 for any other non-empty id, 0 for none.
 pub fn room_id_type(room_id: &str, given: Option<u8>) -> u8 {
@@ -366,7 +356,7 @@ fn filter_params(body: &Map<String, Value>) -> Result<FilterParams, Failure> {
     let result = match result {
         None => ResultFilter::Ended,
         Some(text) => ResultFilter::Is(
-            RESULTS
+            CallResult::ALL
                 .into_iter()
                 .find(|r| result_name(*r) == text)
                 .ok_or_else(|| {
