@@ -8,6 +8,8 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::stored::StoredCode as _;
+
 /// Longest `callId`, `userId`, `eventId` or `roomId` accepted, in characters.
 pub const MAX_ID_LEN: usize = 128;
 
@@ -206,11 +208,12 @@ impl Event {
     }
 
     /// The key two reports of the same event share: the `eventId` when given, else
-    /// (type, userId, time). Scoped to the call (the store keys it with the call id).
+    /// (type, userId, time), the type by its storage code: the key is stored. Scoped to the call
+    /// (the store keys it with the call id).
     pub fn dedupe_key(&self) -> String {
         match &self.event_id {
             Some(id) => format!("i:{id}"),
-            None => format!("k:{}:{}:{}", self.kind.as_str(), self.time_ms, self.user_id),
+            None => format!("k:{}:{}:{}", self.kind.code(), self.time_ms, self.user_id),
         }
     }
 

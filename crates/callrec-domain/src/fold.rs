@@ -491,18 +491,20 @@ pub fn fold_timed(
     sorted.sort_by(|a, b| total_cmp(a, b));
     let mut seen = HashSet::with_capacity(sorted.len());
     sorted.retain(|e| seen.insert(e.dedupe_key()));
+    // The times of the reported (not system) events, ascending (`sorted` is in time order).
+    let reported: Vec<i64> = sorted
+        .iter()
+        .filter(|e| !e.is_system())
+        .map(|e| e.time_ms)
+        .collect();
     if let Some(t) = timeouts {
         // A stored idle close is void once a later event shows the call was not idle that long.
-        let others: Vec<i64> = sorted
-            .iter()
-            .filter(|e| !e.is_system())
-            .map(|e| e.time_ms)
-            .collect();
         sorted.retain(|e| {
+            let after = reported.partition_point(|&r| r <= e.time_ms);
             !is_idle_timeout(e)
-                || !others
-                    .iter()
-                    .any(|&o| o > e.time_ms && o <= e.time_ms.saturating_add(t.idle_ms))
+                || reported
+                    .get(after)
+                    .is_none_or(|&r| r > e.time_ms.saturating_add(t.idle_ms))
         });
     }
 
@@ -539,11 +541,6 @@ pub fn fold_timed(
         ring_ms: start.ring_timeout_ms.unwrap_or(t.ring_ms),
         idle_ms: t.idle_ms,
     });
-    let reported_at: HashSet<i64> = sorted
-        .iter()
-        .filter(|e| !e.is_system())
-        .map(|e| e.time_ms)
-        .collect();
     // For each position, the time of the first reported (not system) event from there on.
     let mut next_reported: Vec<Option<i64>> = vec![None; sorted.len() + 1];
     for i in (0..sorted.len()).rev() {
@@ -573,7 +570,7 @@ pub fn fold_timed(
             // An idle close only ever closes a connected call.
             if is_idle_timeout(e)
                 && (f.connected_ms.is_none()
-                    || (e.time_ms != last_ms && !reported_at.contains(&e.time_ms)))
+                    || (e.time_ms != last_ms && reported.binary_search(&e.time_ms).is_err()))
             {
                 continue;
             }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::api::{CallInfo, FilterParams, Outcome, Request, RobotCall, UserStatus, Wire};
 use crate::failure::{Failure, FailureKind};
 use crate::json::{self, opt_int, opt_str, opt_str_array, req_int, req_str};
-use crate::ops::{Endpoint, Family, Generation, Operation};
+use crate::ops::{Endpoint, Generation, Operation};
 
 /// Default `NumberPerPage`.
 pub const DEFAULT_PER_PAGE: i64 = 10;
@@ -32,8 +32,8 @@ pub struct V4 {
     seq: AtomicU64,
 }
 
-/// The v4 number of a failure kind at an endpoint of `family` (`None`: no endpoint matched).
-pub fn code(kind: FailureKind, _family: Option<Family>) -> u32 {
+/// The v4 number of a failure kind (the same for every v4 API served so far).
+pub fn code(kind: FailureKind) -> u32 {
     use FailureKind as K;
     match kind {
         K::UnknownApi => 60009,
@@ -49,7 +49,6 @@ pub fn code(kind: FailureKind, _family: Option<Family>) -> u32 {
         K::NoPackage => 60020,
         K::RateLimited => 60007,
         K::BadBody => 60003,
-        // Every v4 family served so far (records, engine) numbers field errors 101002.
         K::InvalidField => 101002,
         K::NotFound => 101050,
         K::CallNotActive => 101004,
@@ -281,8 +280,8 @@ impl Wire for V4 {
         Generation::V4
     }
 
-    fn code(&self, kind: FailureKind, endpoint: Option<&'static Endpoint>) -> u32 {
-        code(kind, endpoint.map(|e| e.family))
+    fn code(&self, kind: FailureKind, _endpoint: Option<&'static Endpoint>) -> u32 {
+        code(kind)
     }
 
     fn parse(
@@ -463,10 +462,7 @@ mod tests {
 
     #[test]
     fn every_failure_kind_has_its_v4_number() {
-        let numbers: Vec<u32> = FailureKind::ALL
-            .iter()
-            .map(|k| code(*k, Some(Family::Records)))
-            .collect();
+        let numbers: Vec<u32> = FailureKind::ALL.iter().map(|k| code(*k)).collect();
         assert_eq!(
             numbers,
             [
