@@ -28,6 +28,46 @@ pub struct Timeouts {
     pub idle_ms: i64,
 }
 
+/// Where a member of a call stands at a point of the fold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Presence {
+    /// In the call.
+    Calling,
+    /// Ringing.
+    Waiting,
+    /// Neither: not yet invited, or left, rejected, busy, timed out, cancelled.
+    Out,
+}
+
+/// One event as the fold saw it ([`fold_traced`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The event: a stored one, or a time-out the fold decided by event time.
+    pub event: Event,
+    /// True for a time-out the fold decided that is not (yet) stored.
+    pub derived: bool,
+    /// True if the event changed the record or a member's presence.
+    pub effective: bool,
+    /// Each member's presence before the event, by position in [`Trace::members`] (members not
+    /// yet known count as out).
+    pub before: Vec<Presence>,
+    /// Each member's presence after the event (members later events add are missing).
+    pub after: Vec<Presence>,
+    /// The record's connection time after the event.
+    pub accept_ms: Option<i64>,
+    /// Set on the event that ended the call: its time and the result.
+    pub end: Option<(i64, CallResult)>,
+}
+
+/// How the fold saw a call's events: its members and every step.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// The caller, then the callees in record order.
+    pub members: Vec<String>,
+    /// Every event in the order the fold applied it, which is event order.
+    pub steps: Vec<Step>,
+}
+
 /// The outcome of folding a call's events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallState {
@@ -186,9 +226,78 @@ struct Fold<'a> {
     caller_in_call: bool,
     connected_ms: Option<i64>,
     end: Option<(i64, CallResult)>,
+    /// Every event as the fold saw it, when asked for ([`fold_traced`]).
+    trace: Option<Vec<Step>>,
 }
 
 impl<'a> Fold<'a> {
+    /// Each member's presence, by position (the caller, then the callees in order).
+    fn presence(&self) -> Vec<Presence> {
+        let mut out = Vec::with_capacity(1 + self.callees.len());
+        out.push(if self.caller_in_call {
+            Presence::Calling
+        } else {
+            Presence::Out
+        });
+        out.extend(self.callees.iter().map(|c| {
+            let m = &self.members[c];
+            if m.in_call {
+                Presence::Calling
+            } else if m.ringing_since.is_some() {
+                Presence::Waiting
+            } else {
+                Presence::Out
+            }
+        }));
+        out
+    }
+
+    /// Applies `e` (see [`Fold::apply`]), noting the step in the trace when there is one.
+    fn step(&mut self, e: &Event, derived: bool) -> Option<CallResult> {
+        if self.trace.is_none() {
+            return self.apply(e);
+        }
+        let mut before = self.presence();
+        let accept_before = self.connected_ms;
+        let result = self.apply(e);
+        let after = self.presence();
+        before.resize(after.len(), Presence::Out);
+        let effective = before != after || result.is_some() || self.connected_ms != accept_before;
+        let step = Step {
+            event: e.clone(),
+            derived,
+            effective,
+            before,
+            after,
+            accept_ms: self.connected_ms,
+            end: result.map(|r| (e.time_ms, r)),
+        };
+        if let Some(t) = self.trace.as_mut() {
+            t.push(step);
+        }
+        result
+    }
+
+    /// Notes an event that counts for nothing.
+    fn skip(&mut self, e: &Event) {
+        if self.trace.is_none() {
+            return;
+        }
+        let now = self.presence();
+        let step = Step {
+            event: e.clone(),
+            derived: false,
+            effective: false,
+            before: now.clone(),
+            after: now,
+            accept_ms: self.connected_ms,
+            end: None,
+        };
+        if let Some(t) = self.trace.as_mut() {
+            t.push(step);
+        }
+    }
+
     fn add_callee(&mut self, user: &str) {
         if user != self.caller && !self.members.contains_key(user) {
             self.callees.push(user.to_owned());
@@ -417,7 +526,7 @@ impl<'a> Fold<'a> {
                 // An idle close at `last_ms` comes first when the ringing ran out later.
                 .filter(|r| !idle_due || r.time_ms <= last_ms);
             if let Some(r) = ring {
-                if let Some(result) = self.apply(&r) {
+                if let Some(result) = self.step(&r, true) {
                     return Some((r.time_ms, result));
                 }
                 continue;
@@ -434,7 +543,9 @@ impl<'a> Fold<'a> {
                         .cloned(),
                 );
                 for user in users {
-                    if let Some(result) = self.apply(&idle_timeout_event(call_id, &user, last_ms)) {
+                    if let Some(result) =
+                        self.step(&idle_timeout_event(call_id, &user, last_ms), true)
+                    {
                         return Some((last_ms, result));
                     }
                 }
@@ -487,6 +598,27 @@ pub fn fold_timed(
     events: &[Event],
     timeouts: Option<Timeouts>,
 ) -> Option<CallState> {
+    fold_inner(sdkappid, events, timeouts, false).map(|(state, _)| state)
+}
+
+/// [`fold_timed`], also answering how the fold saw each event: the [`Trace`] lists every stored
+/// event and every time-out the fold decided itself, in the order applied (event order), each
+/// with whether it took effect and who was in the call, ringing or out before and after it.
+pub fn fold_traced(
+    sdkappid: u64,
+    events: &[Event],
+    timeouts: Option<Timeouts>,
+) -> Option<(CallState, Trace)> {
+    fold_inner(sdkappid, events, timeouts, true)
+        .map(|(state, trace)| (state, trace.unwrap_or_default()))
+}
+
+fn fold_inner(
+    sdkappid: u64,
+    events: &[Event],
+    timeouts: Option<Timeouts>,
+    tracing: bool,
+) -> Option<(CallState, Option<Trace>)> {
     let mut sorted: Vec<&Event> = events.iter().collect();
     sorted.sort_by(|a, b| total_cmp(a, b));
     let mut seen = HashSet::with_capacity(sorted.len());
@@ -497,14 +629,19 @@ pub fn fold_timed(
         .filter(|e| !e.is_system())
         .map(|e| e.time_ms)
         .collect();
+    let mut voided: Vec<&Event> = Vec::new();
     if let Some(t) = timeouts {
         // A stored idle close is void once a later event shows the call was not idle that long.
         sorted.retain(|e| {
             let after = reported.partition_point(|&r| r <= e.time_ms);
-            !is_idle_timeout(e)
+            let keep = !is_idle_timeout(e)
                 || reported
                     .get(after)
-                    .is_none_or(|&r| r > e.time_ms.saturating_add(t.idle_ms))
+                    .is_none_or(|&r| r > e.time_ms.saturating_add(t.idle_ms));
+            if !keep && tracing {
+                voided.push(e);
+            }
+            keep
         });
     }
 
@@ -524,7 +661,12 @@ pub fn fold_timed(
         caller_in_call: true,
         connected_ms: None,
         end: None,
+        trace: tracing.then(Vec::new),
     };
+    // Events that sort before the start count for nothing (nobody is in the call yet).
+    for e in &sorted[..start_at] {
+        f.skip(e);
+    }
     for c in &start.callees {
         f.add_callee(c);
     }
@@ -534,6 +676,22 @@ pub fn fold_timed(
     if f.callees.is_empty() {
         // Validation never stores such a start; a call with nobody to ring has nothing to wait for.
         f.end = Some((start.time_ms, CallResult::Cancel));
+    }
+    if let Some(t) = f.trace.as_mut() {
+        let after = {
+            let mut p = vec![Presence::Waiting; 1 + f.callees.len()];
+            p[0] = Presence::Calling;
+            p
+        };
+        t.push(Step {
+            event: start.clone(),
+            derived: false,
+            effective: true,
+            before: vec![Presence::Out; after.len()],
+            after,
+            accept_ms: None,
+            end: f.end,
+        });
     }
 
     let call_id = start.call_id.as_str();
@@ -551,18 +709,22 @@ pub fn fold_timed(
         };
     }
     let mut last_ms = start.time_ms;
+    let mut rest = start_at + 1;
     for (i, e) in sorted.iter().enumerate().skip(start_at + 1) {
         if f.end.is_some() {
             break;
         }
+        rest = i + 1;
         if let Some(t) = timeouts {
             if let Some(end) = f.apply_timeouts(call_id, t, Some(e), next_reported[i], last_ms) {
                 f.end = Some(end);
+                rest = i;
                 break;
             }
             // A stored ring time-out counts only as the very time-out this fold derives here
             // (the job may have stored it from fewer events than there are now).
             if is_ring_timeout(e) && !f.is_pending_ring_timeout(e, t.ring_ms) {
+                f.skip(e);
                 continue;
             }
             // Likewise a stored idle close counts only at the time of the last event that counts
@@ -572,10 +734,11 @@ pub fn fold_timed(
                 && (f.connected_ms.is_none()
                     || (e.time_ms != last_ms && reported.binary_search(&e.time_ms).is_err()))
             {
+                f.skip(e);
                 continue;
             }
         }
-        if let Some(result) = f.apply(e) {
+        if let Some(result) = f.step(e, false) {
             f.end = Some((e.time_ms, result));
         }
         // Idleness is measured from reported events only: whether the job already stored a
@@ -585,6 +748,32 @@ pub fn fold_timed(
         }
     }
 
+    // Events after the end count for nothing.
+    for e in &sorted[rest.min(sorted.len())..] {
+        f.skip(e);
+    }
+    let trace = f.trace.take().map(|mut steps| {
+        // Voided idle closes go where event order puts them.
+        for v in voided {
+            let at = steps.partition_point(|s| s.event.order_cmp(v).is_le());
+            steps.insert(
+                at,
+                Step {
+                    event: v.clone(),
+                    derived: false,
+                    effective: false,
+                    before: Vec::new(),
+                    after: Vec::new(),
+                    accept_ms: None,
+                    end: None,
+                },
+            );
+        }
+        let mut members = Vec::with_capacity(1 + f.callees.len());
+        members.push(caller.to_owned());
+        members.extend(f.callees.iter().cloned());
+        Trace { members, steps }
+    });
     let ended = f.end.is_some();
     let last_event_ms = if ended {
         sorted
@@ -625,13 +814,16 @@ pub fn fold_timed(
         callees: f.callees,
         room_id_type: start.room_id_type,
     };
-    Some(CallState {
-        record,
-        ringing,
-        in_call,
-        last_event_ms,
-        ring_timeout_ms: start.ring_timeout_ms,
-        chat_group_id: start.chat_group_id.clone(),
-        user_data: start.user_data.clone(),
-    })
+    Some((
+        CallState {
+            record,
+            ringing,
+            in_call,
+            last_event_ms,
+            ring_timeout_ms: start.ring_timeout_ms,
+            chat_group_id: start.chat_group_id.clone(),
+            user_data: start.user_data.clone(),
+        },
+        trace,
+    ))
 }

@@ -5,6 +5,7 @@
 //! server, the SQL in the store crates. Everything here is plain data and pure functions, except the
 //! [`Store`] trait, which is the one seam between the service and its persistence.
 
+pub mod change;
 pub mod clock;
 pub mod event;
 pub mod fold;
@@ -12,9 +13,10 @@ pub mod record;
 pub mod store;
 pub mod stored;
 
+pub use change::{Change, changes, changes_of_storing};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{CallType, Event, EventError, EventType, MAX_ID_LEN, MediaType, validate_event};
-pub use fold::{CallState, Timeouts, fold, fold_timed};
+pub use fold::{CallState, Presence, Step, Timeouts, Trace, fold, fold_timed, fold_traced};
 pub use record::{CallResult, Record};
 pub use store::{
     DueCall, IngestItem, IngestOutcome, Participants, PurgeStats, RecordPage, RecordQuery,

@@ -8,8 +8,8 @@
 //! Every generated event passes `validate_event`, so these are calls the store could really hold.
 
 use callrec_domain::{
-    CallResult, CallState, CallType, Event, EventType, MediaType, Timeouts, fold, fold_timed,
-    validate_event,
+    CallResult, CallState, CallType, Event, EventType, MediaType, Presence, Timeouts,
+    changes_of_storing, fold, fold_timed, fold_traced, validate_event,
 };
 use proptest::prelude::*;
 use proptest::sample::subsequence;
@@ -415,4 +415,89 @@ fn generated_calls_reach_every_result_of_both_call_types() {
     ];
     let missing: Vec<_> = expected.iter().filter(|k| !seen.contains(k)).collect();
     assert!(missing.is_empty(), "never generated: {missing:?}");
+}
+
+/// The dedupe keys of the effective steps of `events`' trace, in order.
+fn effective_keys(events: &[Event]) -> Vec<String> {
+    fold_traced(APP, events, Some(TIMEOUTS))
+        .map(|(_, t)| {
+            t.steps
+                .iter()
+                .filter(|s| s.effective)
+                .map(|s| s.event.dedupe_key())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The changes of storing `events` one at a time in `order`: (key, ends the call) per change.
+fn produced(events: &[Event], order: &[usize]) -> Vec<(String, bool)> {
+    let mut stored: Vec<Event> = Vec::new();
+    let mut out = Vec::new();
+    for &i in order {
+        let fresh = [&events[i]];
+        out.extend(
+            changes_of_storing(APP, &stored, &fresh, TIMEOUTS)
+                .into_iter()
+                .map(|(_, c)| (c.event.dedupe_key(), c.ends_call)),
+        );
+        stored.push(events[i].clone());
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The trace is the same fold: its state is `fold_timed`'s, and the last effective step's
+    /// presence is who still rings and who is in the ongoing call.
+    #[test]
+    fn the_traced_fold_is_the_fold(events in call_events()) {
+        let plain = fold_timed(APP, &events, Some(TIMEOUTS));
+        let traced = fold_traced(APP, &events, Some(TIMEOUTS));
+        prop_assert_eq!(plain.as_ref(), traced.as_ref().map(|(s, _)| s));
+        if let Some((st, trace)) = traced {
+            let ends = trace.steps.iter().filter(|s| s.end.is_some()).count();
+            prop_assert_eq!(ends, usize::from(st.is_ended()));
+            if !st.is_ended() {
+                let last = trace.steps.iter().rev().find(|s| s.effective).expect("the start");
+                let ringing: Vec<&str> = trace.members.iter().zip(&last.after)
+                    .filter(|(_, p)| **p == Presence::Waiting).map(|(m, _)| m.as_str()).collect();
+                let expected: Vec<&str> = st.ringing.iter().map(|(u, _)| u.as_str()).collect();
+                prop_assert_eq!(ringing, expected);
+                let calling: Vec<&str> = trace.members.iter().zip(&last.after)
+                    .filter(|(_, p)| **p == Presence::Calling).map(|(m, _)| m.as_str()).collect();
+                prop_assert_eq!(calling, st.in_call.iter().map(String::as_str).collect::<Vec<_>>());
+            }
+        }
+    }
+
+    /// Events stored in event order, one at a time, produce exactly one change per event that
+    /// takes effect in the final fold, in that order, and the end once, last.
+    #[test]
+    fn events_in_event_order_produce_exactly_the_final_steps(
+        (events, _, _, _) in call_with_deliveries()
+    ) {
+        let mut sorted = events.clone();
+        sorted.sort_by(|a, b| a.order_cmp(b));
+        let order: Vec<usize> = (0..sorted.len()).collect();
+        let got = produced(&sorted, &order);
+        let keys: Vec<String> = got.iter().map(|(k, _)| k.clone()).collect();
+        prop_assert_eq!(keys, effective_keys(&sorted));
+        let ends: Vec<usize> = got.iter().enumerate().filter(|(_, (_, e))| *e).map(|(i, _)| i).collect();
+        prop_assert!(ends.is_empty() || ends == vec![got.len() - 1], "{:?}", got);
+    }
+
+    /// In any arrival order, every event that takes effect in the final fold has been told at
+    /// least once by the time everything is stored.
+    #[test]
+    fn in_any_order_every_final_step_is_told(
+        (events, order, _, _) in call_with_deliveries()
+    ) {
+        let got = produced(&events, &order);
+        let told: std::collections::HashSet<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
+        for k in effective_keys(&events) {
+            prop_assert!(told.contains(k.as_str()), "{} never told; told {:?}", k, got);
+        }
+    }
 }
