@@ -222,7 +222,7 @@ mod tests {
         // A second accept, a cancel of a connected single call: no effect.
         let a2 = ev(EventType::Accept, "bob", 2_500);
         let c = ev(EventType::Cancel, "alice", 2_600);
-        let got = changes_of_storing(1, &[s.clone(), a.clone()], &[&a, &a2, &c], T);
+        let got = changes_of_storing(1, &[s, a.clone()], &[&a, &a2, &c], T);
         assert!(got.is_empty(), "{got:?}");
     }
 
@@ -254,7 +254,7 @@ mod tests {
         let s = start(&["bob"], 1_000);
         let r = ev(EventType::Reject, "bob", 2_000);
         let a = ev(EventType::Accept, "bob", 1_500);
-        let got = changes_of_storing(1, &[s.clone(), r.clone()], &[&a], T);
+        let got = changes_of_storing(1, &[s, r], &[&a], T);
         assert_eq!(kinds(&got), vec![(0, EventType::Accept, "bob".into())]);
     }
 }

@@ -478,7 +478,7 @@ proptest! {
     fn events_in_event_order_produce_exactly_the_final_steps(
         (events, _, _, _) in call_with_deliveries()
     ) {
-        let mut sorted = events.clone();
+        let mut sorted = events;
         sorted.sort_by(|a, b| a.order_cmp(b));
         let order: Vec<usize> = (0..sorted.len()).collect();
         let got = produced(&sorted, &order);
