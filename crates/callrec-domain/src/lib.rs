@@ -5,6 +5,7 @@
 //! server, the SQL in the store crates. Everything here is plain data and pure functions, except the
 //! [`Store`] trait, which is the one seam between the service and its persistence.
 
+pub mod callback;
 pub mod change;
 pub mod clock;
 pub mod event;
@@ -13,6 +14,10 @@ pub mod record;
 pub mod store;
 pub mod stored;
 
+pub use callback::{
+    AfterAttempt, AttemptResult, CallbackConfig, CallbackPlanner, Cause, Delivery, DeliveryQuery,
+    DeliveryStatus, Generation, NewCallback, OutboxStats, Redeliver,
+};
 pub use change::{Change, changes, changes_of_storing};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{CallType, Event, EventError, EventType, MAX_ID_LEN, MediaType, validate_event};

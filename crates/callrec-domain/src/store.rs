@@ -7,12 +7,18 @@
 //! - Events are deduplicated per call by [`Event::dedupe_key`](crate::Event::dedupe_key): the first
 //!   stored copy wins.
 //! - After every write, a call's record is exactly [`fold`](crate::fold()) of its stored events.
+//! - The callbacks an event causes are stored in the transaction that stores the event (an
+//!   outbox), as the store's [`CallbackPlanner`](crate::CallbackPlanner) plans them from
+//!   [`changes_of_storing`](crate::changes_of_storing); a duplicate produces nothing.
 //! - Queries never scan outside the asked time range.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 
+use crate::callback::{
+    AttemptResult, CallbackConfig, Delivery, DeliveryQuery, Generation, OutboxStats, Redeliver,
+};
 use crate::event::{CallType, Event};
 use crate::record::{CallResult, Record};
 
@@ -37,6 +43,20 @@ pub struct IngestItem {
     pub sdkappid: u64,
     /// A validated event.
     pub event: Event,
+    /// The address of the client that reported it (`None` for the server's own events); its
+    /// callbacks carry it.
+    pub client_ip: Option<std::net::IpAddr>,
+}
+
+impl IngestItem {
+    /// An item the server itself produced (time-outs, the engine): no client address.
+    pub fn internal(sdkappid: u64, event: Event) -> IngestItem {
+        IngestItem {
+            sdkappid,
+            event,
+            client_ip: None,
+        }
+    }
 }
 
 /// What `ingest` did with one item.
@@ -153,6 +173,73 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes calls (and their events) that started before `cutoff_ms`; calls whose `start` never
     /// arrived are judged by their earliest event.
     async fn purge_before(&self, cutoff_ms: i64) -> Result<PurgeStats, StoreError>;
+
+    /// The app's callback configuration for `generation`, if any.
+    async fn callback_config(
+        &self,
+        sdkappid: u64,
+        generation: Generation,
+    ) -> Result<Option<CallbackConfig>, StoreError>;
+
+    /// Makes `config` the app's configuration for its generation (replacing any). With
+    /// `must_exist`, only replaces an existing one. Answers whether it was stored.
+    async fn put_callback_config(
+        &self,
+        sdkappid: u64,
+        config: CallbackConfig,
+        must_exist: bool,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes the app's configuration for `generation`; answers whether there was one.
+    async fn delete_callback_config(
+        &self,
+        sdkappid: u64,
+        generation: Generation,
+    ) -> Result<bool, StoreError>;
+
+    /// Leases to `owner` until `now_ms + lease_ms` up to `limit` pending callbacks that are due at
+    /// `now_ms`, not leased by anyone else, and first in line: no earlier-produced callback of the
+    /// same call to the same URL is still pending. Earliest due first.
+    async fn claim_callbacks(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Records attempts on callbacks `owner` leased, releasing their leases. A result for a
+    /// callback no longer leased by `owner` (the lease ran out and another node took it) is
+    /// ignored.
+    async fn finish_callbacks(
+        &self,
+        owner: &str,
+        results: Vec<AttemptResult>,
+    ) -> Result<(), StoreError>;
+
+    /// Extends `owner`'s leases on `seqs` to `until_ms`; releases them instead when `until_ms`
+    /// is `None` (shutdown: another node or the next start may take them at once).
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        seqs: &[i64],
+        until_ms: Option<i64>,
+    ) -> Result<(), StoreError>;
+
+    /// The app's callbacks matching `query`, newest first.
+    async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Makes the chosen callbacks of the app pending again, due at `now_ms`, with a fresh
+    /// schedule (no attempts) and their ids. Answers how many.
+    async fn redeliver(
+        &self,
+        sdkappid: u64,
+        which: &Redeliver,
+        now_ms: i64,
+    ) -> Result<u64, StoreError>;
+
+    /// How many callbacks are pending, and since when.
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
 
     /// Succeeds when the store can serve requests.
     async fn ping(&self) -> Result<(), StoreError>;

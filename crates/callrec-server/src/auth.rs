@@ -24,6 +24,9 @@ pub struct Caller {
     pub identifier: String,
     /// True when the identifier is one of the app's admins.
     pub is_admin: bool,
+    /// The client's address (the TCP peer), when known; callbacks of the events it reports
+    /// carry it.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// Checks the query's UserSig with the app's key: an unknown app, a UserSig that does not
@@ -64,6 +67,7 @@ pub fn authenticate<'a>(state: &'a AppState, q: &ApiQuery) -> Result<(&'a App, C
         sdkappid: q.sdkappid,
         identifier: q.identifier.clone(),
         is_admin: app.admins.contains(&q.identifier),
+        client_ip: None,
     };
     Ok((app, caller))
 }

@@ -126,6 +126,7 @@ async fn store(state: &AppState, caller: &Caller, event: Event) -> Result<(), Fa
         .ingest(vec![IngestItem {
             sdkappid: caller.sdkappid,
             event,
+            client_ip: caller.client_ip,
         }])
         .await
         .map_err(|e| Failure::internal(&e))?;

@@ -95,12 +95,12 @@ pub async fn apply_timeouts(state: &AppState) -> usize {
                 }
             };
             if let Some(folded) = fold_timed(call.sdkappid, &events, Some(timeouts)) {
-                items.extend(folded.due_events(timeouts, now).into_iter().map(|event| {
-                    IngestItem {
-                        sdkappid: call.sdkappid,
-                        event,
-                    }
-                }));
+                items.extend(
+                    folded
+                        .due_events(timeouts, now)
+                        .into_iter()
+                        .map(|event| IngestItem::internal(call.sdkappid, event)),
+                );
             }
         }
         if items.is_empty() {

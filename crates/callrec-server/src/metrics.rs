@@ -307,6 +307,14 @@ impl TimedStore {
     pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
         Self { inner, metrics }
     }
+
+    /// Runs `f`, recording its duration as operation `op`.
+    async fn timed<T>(&self, op: &'static str, f: impl std::future::Future<Output = T>) -> T {
+        let t = Instant::now();
+        let r = f.await;
+        self.metrics.observe_store(op, t);
+        r
+    }
 }
 
 #[async_trait]
@@ -362,6 +370,103 @@ impl Store for TimedStore {
         let r = self.inner.purge_before(cutoff_ms).await;
         self.metrics.observe_store("purge_before", t);
         r
+    }
+
+    async fn callback_config(
+        &self,
+        sdkappid: u64,
+        generation: callrec_domain::Generation,
+    ) -> Result<Option<callrec_domain::CallbackConfig>, StoreError> {
+        self.timed(
+            "callback_config",
+            self.inner.callback_config(sdkappid, generation),
+        )
+        .await
+    }
+
+    async fn put_callback_config(
+        &self,
+        sdkappid: u64,
+        config: callrec_domain::CallbackConfig,
+        must_exist: bool,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "put_callback_config",
+            self.inner.put_callback_config(sdkappid, config, must_exist),
+        )
+        .await
+    }
+
+    async fn delete_callback_config(
+        &self,
+        sdkappid: u64,
+        generation: callrec_domain::Generation,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "delete_callback_config",
+            self.inner.delete_callback_config(sdkappid, generation),
+        )
+        .await
+    }
+
+    async fn claim_callbacks(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<callrec_domain::Delivery>, StoreError> {
+        self.timed(
+            "claim_callbacks",
+            self.inner.claim_callbacks(owner, now_ms, lease_ms, limit),
+        )
+        .await
+    }
+
+    async fn finish_callbacks(
+        &self,
+        owner: &str,
+        results: Vec<callrec_domain::AttemptResult>,
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "finish_callbacks",
+            self.inner.finish_callbacks(owner, results),
+        )
+        .await
+    }
+
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        seqs: &[i64],
+        until_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "renew_leases",
+            self.inner.renew_leases(owner, seqs, until_ms),
+        )
+        .await
+    }
+
+    async fn deliveries(
+        &self,
+        query: &callrec_domain::DeliveryQuery,
+    ) -> Result<Vec<callrec_domain::Delivery>, StoreError> {
+        self.timed("deliveries", self.inner.deliveries(query)).await
+    }
+
+    async fn redeliver(
+        &self,
+        sdkappid: u64,
+        which: &callrec_domain::Redeliver,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.timed("redeliver", self.inner.redeliver(sdkappid, which, now_ms))
+            .await
+    }
+
+    async fn outbox_stats(&self) -> Result<callrec_domain::OutboxStats, StoreError> {
+        self.timed("outbox_stats", self.inner.outbox_stats()).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -136,6 +136,10 @@ async fn discard_body(body: Body, declared: Option<u64>, limit: usize) {
     }
 }
 
+/// The TCP peer's address, put into every request's extensions by the connection (`serve.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 /// Runs the checks and the operation. `body` is taken when the request's body is read; a body
 /// still there afterwards was never read.
 async fn process(
@@ -168,7 +172,8 @@ async fn process(
     let query = parse_query(req.uri.query())?;
     *log_sdkappid = Some(query.sdkappid);
     // 3, 4. UserSig.
-    let (app, caller) = auth::authenticate(state, &query)?;
+    let (app, mut caller) = auth::authenticate(state, &query)?;
+    caller.client_ip = req.extensions.get::<ClientAddr>().map(|a| a.0);
     // 5. Admin.
     if endpoint.admin_only {
         auth::require_admin(&caller)?;

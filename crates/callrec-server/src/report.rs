@@ -88,6 +88,7 @@ pub async fn report_events(
         .map(|(_, event)| IngestItem {
             sdkappid: caller.sdkappid,
             event: event.clone(),
+            client_ip: caller.client_ip,
         })
         .collect();
     let outcomes = if items.is_empty() {

@@ -74,7 +74,15 @@ async fn serve_connection(
     builder: Arc<Builder<TokioExecutor>>,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
-    let service = TowerToHyperService::new(app);
+    let ip = peer.ip();
+    let service = TowerToHyperService::new(tower::util::MapRequest::new(
+        app,
+        move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut()
+                .insert(crate::pipeline::ClientAddr(ip));
+            req
+        },
+    ));
     let result = match tls {
         None => {
             let conn = builder.serve_connection(TokioIo::new(tcp), service);

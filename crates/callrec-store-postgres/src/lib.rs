@@ -487,6 +487,10 @@ impl PgStore {
     }
 }
 
+fn not_yet() -> StoreError {
+    StoreError::Internal("callbacks are not implemented on PostgreSQL yet".into())
+}
+
 fn system_now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -674,6 +678,79 @@ impl Store for PgStore {
             .ensure(&self.shared.pool, today..=today + 2)
             .await?;
         Ok(stats)
+    }
+
+    // Callbacks: not yet on PostgreSQL.
+    async fn callback_config(
+        &self,
+        _sdkappid: u64,
+        _generation: callrec_domain::Generation,
+    ) -> Result<Option<callrec_domain::CallbackConfig>, StoreError> {
+        Err(not_yet())
+    }
+
+    async fn put_callback_config(
+        &self,
+        _sdkappid: u64,
+        _config: callrec_domain::CallbackConfig,
+        _must_exist: bool,
+    ) -> Result<bool, StoreError> {
+        Err(not_yet())
+    }
+
+    async fn delete_callback_config(
+        &self,
+        _sdkappid: u64,
+        _generation: callrec_domain::Generation,
+    ) -> Result<bool, StoreError> {
+        Err(not_yet())
+    }
+
+    async fn claim_callbacks(
+        &self,
+        _owner: &str,
+        _now_ms: i64,
+        _lease_ms: i64,
+        _limit: usize,
+    ) -> Result<Vec<callrec_domain::Delivery>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn finish_callbacks(
+        &self,
+        _owner: &str,
+        _results: Vec<callrec_domain::AttemptResult>,
+    ) -> Result<(), StoreError> {
+        Err(not_yet())
+    }
+
+    async fn renew_leases(
+        &self,
+        _owner: &str,
+        _seqs: &[i64],
+        _until_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn deliveries(
+        &self,
+        _query: &callrec_domain::DeliveryQuery,
+    ) -> Result<Vec<callrec_domain::Delivery>, StoreError> {
+        Err(not_yet())
+    }
+
+    async fn redeliver(
+        &self,
+        _sdkappid: u64,
+        _which: &callrec_domain::Redeliver,
+        _now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        Err(not_yet())
+    }
+
+    async fn outbox_stats(&self) -> Result<callrec_domain::OutboxStats, StoreError> {
+        Ok(callrec_domain::OutboxStats::default())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -204,10 +204,9 @@ fn main() {
                                 Event::new(&call, EventType::Join, "bob", ts + 1100),
                                 Event::new(&call, EventType::Hangup, "alice", ts + 9000),
                             ];
-                            items.extend(evs.into_iter().map(|event| IngestItem {
-                                sdkappid: APP,
-                                event,
-                            }));
+                            items.extend(
+                                evs.into_iter().map(|event| IngestItem::internal(APP, event)),
+                            );
                         }
                         s.ingest(items).await.unwrap();
                     }

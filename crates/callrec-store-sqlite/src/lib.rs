@@ -16,6 +16,7 @@
 
 mod codec;
 mod error;
+mod outbox;
 mod query;
 mod schema;
 mod writer;
@@ -29,8 +30,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use callrec_domain::{
-    CallType, DueCall, Event, IngestItem, IngestOutcome, Participants, PurgeStats, Record,
-    RecordPage, RecordQuery, Store, StoreError, Timeouts,
+    AttemptResult, CallType, CallbackConfig, CallbackPlanner, Delivery, DeliveryQuery, DueCall,
+    Event, Generation, IngestItem, IngestOutcome, OutboxStats, Participants, PurgeStats, Record,
+    RecordPage, RecordQuery, Redeliver, Store, StoreError, Timeouts,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -242,6 +244,16 @@ impl SqliteStore {
     /// Fails with `Corrupt` if the file is not a database or has a newer schema than this build.
     /// Blocking: call it before the runtime serves requests, or from `spawn_blocking`.
     pub fn open(path: &Path, timeouts: Timeouts) -> Result<SqliteStore, StoreError> {
+        Self::open_with(path, timeouts, None)
+    }
+
+    /// [`SqliteStore::open`] with the planner that turns stored events into callbacks (`None`:
+    /// no callbacks are produced, whatever is configured).
+    pub fn open_with(
+        path: &Path,
+        timeouts: Timeouts,
+        planner: Option<Arc<dyn CallbackPlanner>>,
+    ) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
@@ -251,6 +263,8 @@ impl SqliteStore {
         let mut conn = open_writer_connection(path)?;
         schema::migrate(&mut conn)?;
         writer::apply_timeouts(&mut conn, timeouts)?;
+        // One process per file (the lock above): a lease left by an earlier process is void.
+        outbox::release_all(&conn)?;
 
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let counters = Arc::new(Counters::default());
@@ -260,6 +274,8 @@ impl SqliteStore {
             rx,
             counters: Arc::clone(&counters),
             _lock: lock,
+            planner,
+            configs: HashMap::new(),
         };
         let thread = std::thread::Builder::new()
             .name("callrec-sqlite-writer".into())
@@ -302,6 +318,33 @@ impl SqliteStore {
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the store's writer stopped".into()))?
+    }
+
+    /// Runs `f` on the writer thread inside a transaction, committed when `f` succeeds. With
+    /// `configs_of`, the writer forgets its cached callback configurations of that app after.
+    async fn write_tx<T, F>(&self, configs_of: Option<i64>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.write(move |reply| {
+            Job::Exec(Box::new(move |w: &mut Writer| {
+                let result = w
+                    .conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(map_err)
+                    .and_then(|tx| {
+                        let out = f(&tx)?;
+                        tx.commit().map_err(map_err)?;
+                        Ok(out)
+                    });
+                if let Some(app) = configs_of {
+                    w.config_changed(app);
+                }
+                let _ = reply.send(result);
+            }))
+        })
+        .await
     }
 
     /// Runs `f` on a pooled read-only connection right here on the calling (runtime) thread: for
@@ -359,6 +402,13 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
+}
+
+/// The wall clock, Unix ms (configuration change times).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// `get_record`'s query.
@@ -559,6 +609,104 @@ impl Store for SqliteStore {
                 return Ok(total);
             }
         }
+    }
+
+    async fn callback_config(
+        &self,
+        sdkappid: u64,
+        generation: Generation,
+    ) -> Result<Option<CallbackConfig>, StoreError> {
+        self.read(move |conn| outbox::config(conn, app_to_sql(sdkappid), generation))
+            .await
+    }
+
+    async fn put_callback_config(
+        &self,
+        sdkappid: u64,
+        config: CallbackConfig,
+        must_exist: bool,
+    ) -> Result<bool, StoreError> {
+        let app = app_to_sql(sdkappid);
+        let now = now_ms();
+        self.write_tx(Some(app), move |conn| {
+            outbox::put_config(conn, app, &config, must_exist, now)
+        })
+        .await
+    }
+
+    async fn delete_callback_config(
+        &self,
+        sdkappid: u64,
+        generation: Generation,
+    ) -> Result<bool, StoreError> {
+        let app = app_to_sql(sdkappid);
+        self.write_tx(Some(app), move |conn| {
+            outbox::delete_config(conn, app, generation)
+        })
+        .await
+    }
+
+    async fn claim_callbacks(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let owner = owner.to_owned();
+        self.write_tx(None, move |conn| {
+            outbox::claim(conn, &owner, now_ms, lease_ms, limit)
+        })
+        .await
+    }
+
+    async fn finish_callbacks(
+        &self,
+        owner: &str,
+        results: Vec<AttemptResult>,
+    ) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let owner = owner.to_owned();
+        self.write_tx(None, move |conn| outbox::finish(conn, &owner, &results))
+            .await
+    }
+
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        seqs: &[i64],
+        until_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let (owner, seqs) = (owner.to_owned(), seqs.to_vec());
+        self.write_tx(None, move |conn| {
+            outbox::renew(conn, &owner, &seqs, until_ms)
+        })
+        .await
+    }
+
+    async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| outbox::list(conn, &query)).await
+    }
+
+    async fn redeliver(
+        &self,
+        sdkappid: u64,
+        which: &Redeliver,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let (app, which) = (app_to_sql(sdkappid), which.clone());
+        self.write_tx(None, move |conn| outbox::redeliver(conn, app, &which, now_ms))
+            .await
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        self.read(|conn| outbox::stats(conn)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -85,6 +85,47 @@ const MIGRATIONS: &[&str] = &[
      DROP TRIGGER calls_count_delete;",
     // 4: the start's roomIdType (1 numeric, 2 string; NULL when it gave none), for v4 records.
     "ALTER TABLE calls ADD COLUMN room_id_type INTEGER;",
+    // 5: callbacks: each app's configuration per generation, and the outbox.
+    r#"
+    CREATE TABLE callback_configs (
+        sdkappid   INTEGER NOT NULL,
+        generation TEXT    NOT NULL,     -- v1 / v4
+        url        TEXT    NOT NULL,
+        commands   TEXT    NOT NULL,     -- JSON array of command words
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (sdkappid, generation)
+    ) WITHOUT ROWID;
+
+    -- One row per produced callback. The callbacks of one call to one URL form a line: at most
+    -- one of its pending rows (the head) has a `next_attempt_ms`; the others wait with NULL and
+    -- the head's end (delivered or failed) gives the next one, in `seq` order, its turn. So the
+    -- due index holds only callbacks that may really be attempted.
+    CREATE TABLE callbacks (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        id              TEXT    NOT NULL UNIQUE,
+        sdkappid        INTEGER NOT NULL,
+        call_id         TEXT    NOT NULL,
+        generation      TEXT    NOT NULL,
+        command         TEXT    NOT NULL,
+        url             TEXT    NOT NULL,
+        query           TEXT    NOT NULL,
+        body            TEXT    NOT NULL,
+        created_ms      INTEGER NOT NULL,
+        status          TEXT    NOT NULL,  -- pending / delivered / failed
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_attempt_ms INTEGER,
+        next_attempt_ms INTEGER,
+        last_error      TEXT,
+        lease_owner     TEXT,
+        lease_until_ms  INTEGER
+    );
+    CREATE INDEX callbacks_due ON callbacks (next_attempt_ms)
+        WHERE status = 'pending' AND next_attempt_ms IS NOT NULL;
+    CREATE INDEX callbacks_by_call ON callbacks (sdkappid, call_id, seq);
+    CREATE INDEX callbacks_by_status ON callbacks (sdkappid, status, seq);
+    CREATE INDEX callbacks_by_app ON callbacks (sdkappid, seq);
+    CREATE INDEX callbacks_pending_age ON callbacks (created_ms) WHERE status = 'pending';
+    "#,
 ];
 
 /// `floor(start_s / 60)` and `floor(start_s / 3600)` for a row alias (`new` / `old` / none),

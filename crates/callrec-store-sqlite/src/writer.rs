@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use callrec_domain::stored::{CallRow, StoredCode as _, event_body};
 use callrec_domain::{
-    Event, IngestItem, IngestOutcome, PurgeStats, StoreError, Timeouts, fold_timed,
+    CallbackConfig, CallbackPlanner, Cause, Event, IngestItem, IngestOutcome, PurgeStats,
+    StoreError, Timeouts, changes_of_storing, fold_timed,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
@@ -44,6 +45,9 @@ pub(crate) enum Job {
         limit: usize,
         reply: Reply<(PurgeStats, usize)>,
     },
+    /// Any other write (callback configurations and deliveries): runs on the writer thread,
+    /// replies itself.
+    Exec(Box<dyn FnOnce(&mut Writer) + Send>),
 }
 
 /// Counters of the writer's work, for metrics and for tests that check batching.
@@ -62,6 +66,11 @@ pub(crate) struct Writer {
     pub(crate) counters: Arc<Counters>,
     /// The store's lock file, held (see [`crate::lock_exclusively`]) until this writer is done.
     pub(crate) _lock: std::fs::File,
+    /// Plans the callbacks of stored events; `None`: the store produces none.
+    pub(crate) planner: Option<Arc<dyn CallbackPlanner>>,
+    /// Each app's callback configurations as stored. Only this thread writes them, so the cache
+    /// is exact: [`Writer::config_changed`] drops an app's entry when they change.
+    pub(crate) configs: HashMap<i64, Arc<[CallbackConfig]>>,
 }
 
 impl Writer {
@@ -88,6 +97,7 @@ impl Writer {
                     // The requester may have given up; the work is done either way.
                     let _ = reply.send(result);
                 }
+                Job::Exec(run) => run(&mut self),
                 Job::Ingest { items, reply } => {
                     let mut count = items.len();
                     let mut batch = vec![(items, reply)];
@@ -147,7 +157,7 @@ impl Writer {
         // Each touched call keeps the events this transaction stored for it: a call with no
         // stored event before (no `calls` row) is refolded from these alone, without reading
         // them back.
-        let mut touched: BTreeMap<(i64, &str), Vec<&Event>> = BTreeMap::new();
+        let mut touched: BTreeMap<(i64, &str), Vec<&IngestItem>> = BTreeMap::new();
         let mut outcomes = Vec::with_capacity(jobs.len());
         {
             let mut insert = tx
@@ -180,7 +190,7 @@ impl Writer {
                         touched
                             .entry((app, e.call_id.as_str()))
                             .or_default()
-                            .push(e);
+                            .push(item);
                         out.push(IngestOutcome::Accepted);
                     } else {
                         out.push(IngestOutcome::Duplicate);
@@ -191,11 +201,31 @@ impl Writer {
         }
         let mut counts = CountDeltas::default();
         for ((app, call_id), fresh) in touched {
-            refold(&tx, self.timeouts, &mut counts, app, call_id, Some(&fresh))?;
+            let callbacks = match &self.planner {
+                Some(planner) => {
+                    let configs = cached_configs(&mut self.configs, &tx, app)?;
+                    (!configs.is_empty()).then(|| (&**planner, configs))
+                }
+                None => None,
+            };
+            refold(
+                &tx,
+                self.timeouts,
+                &mut counts,
+                app,
+                call_id,
+                Some(&fresh),
+                callbacks,
+            )?;
         }
         counts.apply(&tx)?;
         tx.commit().map_err(map_err)?;
         Ok(outcomes)
+    }
+
+    /// Forgets the cached configurations of `app` (after writing them).
+    pub(crate) fn config_changed(&mut self, app: i64) {
+        self.configs.remove(&app);
     }
 
     fn purge_chunk(
@@ -229,6 +259,7 @@ impl Writer {
                 .map_err(map_err)?;
             for (app, call_id, key) in &victims {
                 stats.events += del_events.execute(params![app, call_id]).map_err(map_err)? as u64;
+                crate::outbox::delete_for_call(&tx, *app, call_id)?;
                 let deleted = del_call.execute(params![app, call_id]).map_err(map_err)?;
                 stats.calls += deleted as u64;
                 if deleted == 1 {
@@ -278,7 +309,7 @@ pub(crate) fn apply_timeouts(conn: &mut Connection, timeouts: Timeouts) -> Resul
     }
     let mut counts = CountDeltas::default();
     for (app, call_id) in &ongoing {
-        refold(&tx, timeouts, &mut counts, *app, call_id, None)?;
+        refold(&tx, timeouts, &mut counts, *app, call_id, None, None)?;
     }
     counts.apply(&tx)?;
     tx.execute(
@@ -292,17 +323,21 @@ pub(crate) fn apply_timeouts(conn: &mut Connection, timeouts: Timeouts) -> Resul
 /// Recomputes a call's `calls` row from all its stored events (inside the ingest transaction, so
 /// it sees this batch's events too). The record is thereby always exactly the fold of the set.
 ///
-/// `fresh`: the events this transaction stored for the call, if the caller has them. When the
+/// `fresh`: the items this transaction stored for the call, if the caller has them. When the
 /// call has no `calls` row, it had no stored event before this transaction (every call with a
 /// stored event has a row: refold writes it, purge deletes both), so `fresh` is its whole set
 /// and is folded without reading the events back.
+///
+/// `callbacks`: the planner and the app's configurations, when it has any: the callbacks of
+/// storing `fresh` are then produced here, in the same transaction.
 fn refold(
     tx: &Transaction<'_>,
     timeouts: Timeouts,
     counts: &mut CountDeltas,
     app: i64,
     call_id: &str,
-    fresh: Option<&[&Event]>,
+    fresh: Option<&[&IngestItem]>,
+    callbacks: Option<(&dyn CallbackPlanner, Arc<[CallbackConfig]>)>,
 ) -> Result<(), StoreError> {
     // The row as it is before this refold: `None` if there is none, else its count key.
     let old: Option<Option<CountKey>> = tx
@@ -315,7 +350,7 @@ fn refold(
         .optional()
         .map_err(map_err)?;
     let events: Vec<Event> = match fresh {
-        Some(fresh) if old.is_none() => fresh.iter().map(|&e| e.clone()).collect(),
+        Some(fresh) if old.is_none() => fresh.iter().map(|i| i.event.clone()).collect(),
         _ => {
             let mut stmt = tx
                 .prepare_cached(&format!(
@@ -349,7 +384,11 @@ fn refold(
              room_id_type = excluded.room_id_type",
         )
         .map_err(map_err)?;
-    let state = fold_timed(crate::codec::app_from_sql(app), &events, Some(timeouts));
+    let sdkappid = crate::codec::app_from_sql(app);
+    if let (Some(fresh), Some((planner, configs))) = (fresh, callbacks) {
+        produce(tx, planner, &configs, sdkappid, &events, fresh, timeouts)?;
+    }
+    let state = fold_timed(sdkappid, &events, Some(timeouts));
     let row = CallRow::new(first_event_ms, state.as_ref(), timeouts);
     match &row.record {
         Some(r) => {
@@ -409,6 +448,49 @@ fn refold(
         }
     }
     Ok(())
+}
+
+/// The app's callback configurations, from the cache or the database.
+fn cached_configs(
+    cache: &mut HashMap<i64, Arc<[CallbackConfig]>>,
+    tx: &Transaction<'_>,
+    app: i64,
+) -> Result<Arc<[CallbackConfig]>, StoreError> {
+    if let Some(c) = cache.get(&app) {
+        return Ok(Arc::clone(c));
+    }
+    let loaded: Arc<[CallbackConfig]> = crate::outbox::configs(tx, app)?.into();
+    cache.insert(app, Arc::clone(&loaded));
+    Ok(loaded)
+}
+
+/// Produces the callbacks of storing `fresh` (already among `events`, the call's whole set).
+fn produce(
+    tx: &Transaction<'_>,
+    planner: &dyn CallbackPlanner,
+    configs: &[CallbackConfig],
+    sdkappid: u64,
+    events: &[Event],
+    fresh: &[&IngestItem],
+    timeouts: Timeouts,
+) -> Result<(), StoreError> {
+    let fresh_keys: std::collections::HashSet<String> =
+        fresh.iter().map(|i| i.event.dedupe_key()).collect();
+    let before: Vec<Event> = events
+        .iter()
+        .filter(|e| !fresh_keys.contains(&e.dedupe_key()))
+        .cloned()
+        .collect();
+    let fresh_events: Vec<&Event> = fresh.iter().map(|i| &i.event).collect();
+    let mut planned = Vec::new();
+    for (i, change) in changes_of_storing(sdkappid, &before, &fresh_events, timeouts) {
+        let cause = Cause {
+            client_ip: fresh[i].client_ip,
+            platform: fresh[i].event.platform.as_deref(),
+        };
+        planned.extend(planner.plan(sdkappid, configs, &change, cause));
+    }
+    crate::outbox::insert(tx, crate::codec::app_to_sql(sdkappid), &planned)
 }
 
 /// The columns of a `calls` row that decide which `call_counts` rows count it (rows without a

@@ -50,10 +50,7 @@ pub fn with_id(mut e: Event, id: &str) -> Event {
 pub fn items(app: u64, events: &[Event]) -> Vec<IngestItem> {
     events
         .iter()
-        .map(|e| IngestItem {
-            sdkappid: app,
-            event: e.clone(),
-        })
+        .map(|e| IngestItem::internal(app, e.clone()))
         .collect()
 }
 
