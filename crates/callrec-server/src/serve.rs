@@ -78,8 +78,7 @@ async fn serve_connection(
     let service = TowerToHyperService::new(tower::util::MapRequest::new(
         app,
         move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut()
-                .insert(crate::pipeline::ClientAddr(ip));
+            req.extensions_mut().insert(crate::pipeline::ClientAddr(ip));
             req
         },
     ));

@@ -205,7 +205,8 @@ fn main() {
                                 Event::new(&call, EventType::Hangup, "alice", ts + 9000),
                             ];
                             items.extend(
-                                evs.into_iter().map(|event| IngestItem::internal(APP, event)),
+                                evs.into_iter()
+                                    .map(|event| IngestItem::internal(APP, event)),
                             );
                         }
                         s.ingest(items).await.unwrap();

@@ -701,8 +701,10 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> Result<u64, StoreError> {
         let (app, which) = (app_to_sql(sdkappid), which.clone());
-        self.write_tx(None, move |conn| outbox::redeliver(conn, app, &which, now_ms))
-            .await
+        self.write_tx(None, move |conn| {
+            outbox::redeliver(conn, app, &which, now_ms)
+        })
+        .await
     }
 
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {

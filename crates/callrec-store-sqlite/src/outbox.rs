@@ -94,9 +94,11 @@ fn config_from_parts(
     url: String,
     commands: &str,
 ) -> Result<CallbackConfig, StoreError> {
-    let generation = generation
-        .parse()
-        .map_err(|()| corrupt(format!("callback configuration of generation {generation:?}")))?;
+    let generation = generation.parse().map_err(|()| {
+        corrupt(format!(
+            "callback configuration of generation {generation:?}"
+        ))
+    })?;
     let commands = serde_json::from_str(commands)
         .map_err(|e| corrupt(format!("callback configuration commands: {e}")))?;
     Ok(CallbackConfig {
@@ -114,8 +116,8 @@ pub(crate) fn put_config(
     must_exist: bool,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    let commands = serde_json::to_string(&config.commands)
-        .map_err(|e| StoreError::Internal(e.to_string()))?;
+    let commands =
+        serde_json::to_string(&config.commands).map_err(|e| StoreError::Internal(e.to_string()))?;
     let sql = if must_exist {
         "UPDATE callback_configs SET url = ?3, commands = ?4, updated_ms = ?5 \
          WHERE sdkappid = ?1 AND generation = ?2"
@@ -217,9 +219,7 @@ pub(crate) fn claim(
         )?
     };
     let mut lease = conn
-        .prepare_cached(
-            "UPDATE callbacks SET lease_owner = ?2, lease_until_ms = ?3 WHERE seq = ?1",
-        )
+        .prepare_cached("UPDATE callbacks SET lease_owner = ?2, lease_until_ms = ?3 WHERE seq = ?1")
         .map_err(map_err)?;
     for d in &mut due {
         lease

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use callrec_domain::Timeouts;
 use callrec_store_sqlite::SqliteStore;
+use callrec_store_tests::planner::planner;
 use callrec_store_tests::{Harness, store_conformance_tests};
 use tempfile::TempDir;
 
@@ -24,7 +25,7 @@ impl Harness for SqliteHarness {
     async fn create(timeouts: Timeouts) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data").join("callrec.db");
-        let store = Arc::new(SqliteStore::open(&path, timeouts).unwrap());
+        let store = Arc::new(SqliteStore::open_with(&path, timeouts, Some(planner())).unwrap());
         SqliteHarness {
             _dir: dir,
             path,
@@ -38,7 +39,8 @@ impl Harness for SqliteHarness {
     }
 
     async fn reopen(&mut self) {
-        self.store = Arc::new(SqliteStore::open(&self.path, self.timeouts).unwrap());
+        self.store =
+            Arc::new(SqliteStore::open_with(&self.path, self.timeouts, Some(planner())).unwrap());
     }
 }
 

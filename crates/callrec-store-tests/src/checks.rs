@@ -1039,3 +1039,613 @@ pub async fn ping_succeeds_on_an_open_store<H: Harness>() {
     let h = H::create(LONG_TIMEOUTS).await;
     h.store().ping().await.unwrap();
 }
+
+// ---- Callbacks: configurations and the outbox -------------------------------------------
+
+use crate::planner::{command_of, now_ms};
+use callrec_domain::{
+    AfterAttempt, AttemptResult, CallbackConfig, Delivery, DeliveryQuery, DeliveryStatus,
+    Generation, Redeliver,
+};
+
+fn config(generation: Generation, url: &str, commands: &[&str]) -> CallbackConfig {
+    CallbackConfig {
+        generation,
+        url: url.to_owned(),
+        commands: commands.iter().map(|c| (*c).to_owned()).collect(),
+    }
+}
+
+async fn all_deliveries<S: Store>(store: &S, app: u64) -> Vec<Delivery> {
+    store
+        .deliveries(&DeliveryQuery {
+            sdkappid: app,
+            status: None,
+            call_id: None,
+            limit: 1000,
+            before_seq: None,
+        })
+        .await
+        .unwrap()
+}
+
+/// The commands of the app's callbacks, oldest first.
+async fn commands<S: Store>(store: &S, app: u64) -> Vec<String> {
+    let mut d = all_deliveries(store, app).await;
+    d.reverse();
+    d.into_iter().map(|d| d.callback.command).collect()
+}
+
+fn result(seq: i64, next: AfterAttempt) -> AttemptResult {
+    AttemptResult {
+        seq,
+        attempted_ms: now_ms(),
+        next,
+        error: match next {
+            AfterAttempt::Delivered => None,
+            _ => Some("HTTP 500".into()),
+        },
+    }
+}
+
+/// Configurations are kept per app and generation, replaced by a put, updated only when one
+/// exists, deleted, and kept across a reopen.
+pub async fn callback_configs_are_kept_per_app_and_generation_across_reopen<H: Harness>() {
+    let mut h = H::create(LONG_TIMEOUTS).await;
+    let store = h.store();
+    assert_eq!(
+        store.callback_config(APP, Generation::V1).await.unwrap(),
+        None
+    );
+    // Updating nothing stores nothing.
+    let v1 = config(Generation::V1, "http://a.example/cb", &["start"]);
+    assert!(
+        !store
+            .put_callback_config(APP, v1.clone(), true)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.callback_config(APP, Generation::V1).await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .put_callback_config(APP, v1.clone(), false)
+            .await
+            .unwrap()
+    );
+    let v4 = config(Generation::V4, "https://b.example/x?k=1", &["*"]);
+    assert!(
+        store
+            .put_callback_config(APP, v4.clone(), false)
+            .await
+            .unwrap()
+    );
+    let other = config(Generation::V1, "http://other.example/", &["accept"]);
+    assert!(
+        store
+            .put_callback_config(OTHER_APP, other.clone(), false)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.callback_config(APP, Generation::V1).await.unwrap(),
+        Some(v1)
+    );
+    assert_eq!(
+        store.callback_config(APP, Generation::V4).await.unwrap(),
+        Some(v4.clone())
+    );
+    // A put replaces; an update replaces what exists.
+    let v1b = config(
+        Generation::V1,
+        "http://a.example/new",
+        &["accept", "reject"],
+    );
+    assert!(
+        store
+            .put_callback_config(APP, v1b.clone(), true)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.callback_config(APP, Generation::V1).await.unwrap(),
+        Some(v1b.clone())
+    );
+    store.close().await.unwrap();
+    h.reopen().await;
+    let store = h.store();
+    assert_eq!(
+        store.callback_config(APP, Generation::V1).await.unwrap(),
+        Some(v1b)
+    );
+    assert_eq!(
+        store
+            .callback_config(OTHER_APP, Generation::V1)
+            .await
+            .unwrap(),
+        Some(other)
+    );
+    assert!(
+        store
+            .delete_callback_config(APP, Generation::V4)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_callback_config(APP, Generation::V4)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.callback_config(APP, Generation::V4).await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .callback_config(APP, Generation::V1)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// Storing events produces the callbacks of the changes they make, in event order, for every
+/// configuration that asks for them, durably with the events; duplicates and apps without a
+/// configuration produce nothing, and a configuration applies from its change on.
+pub async fn callbacks_are_produced_with_their_events_once_and_kept<H: Harness>() {
+    let mut h = H::create(LONG_TIMEOUTS).await;
+    let store = h.store();
+    let events = single_call_ending("c1", T0, "normal_end");
+    // Before any configuration: nothing.
+    ingest_ok(&*store, APP, &events[..1]).await;
+    assert!(all_deliveries(&*store, APP).await.is_empty());
+    store
+        .put_callback_config(
+            APP,
+            config(Generation::V1, "http://a.example/", &["*"]),
+            false,
+        )
+        .await
+        .unwrap();
+    store
+        .put_callback_config(
+            APP,
+            config(Generation::V4, "http://b.example/", &["hangup"]),
+            false,
+        )
+        .await
+        .unwrap();
+    // The rest in one batch, with a duplicate of the start and of the accept.
+    let batch = vec![
+        events[1].clone(),
+        events[0].clone(),
+        events[2].clone(),
+        events[1].clone(),
+    ];
+    let out = ingest_ok(&*store, APP, &batch).await;
+    assert_eq!(out, outcomes("ADAD"));
+    ingest_ok(&*store, APP, &events).await;
+    assert_eq!(
+        commands(&*store, APP).await,
+        vec![
+            command_of("accept", "bob", false),
+            command_of("hangup", "bob", true),
+            command_of("hangup", "bob", true),
+        ]
+    );
+    let all = all_deliveries(&*store, APP).await;
+    assert_eq!(all[0].callback.url, "http://b.example/");
+    assert_eq!(all[0].callback.generation, Generation::V4);
+    assert!(
+        all.iter()
+            .all(|d| d.status == DeliveryStatus::Pending && d.attempts == 0)
+    );
+    assert!(all.iter().all(|d| d.callback.call_id == "c1"));
+    // Another app, no configuration: nothing.
+    ingest_ok(&*store, OTHER_APP, &events).await;
+    assert!(all_deliveries(&*store, OTHER_APP).await.is_empty());
+    // A late start for a call with events brings them all, in event order.
+    let late = single_call_ending("c2", T0 + 10_000, "reject");
+    ingest_ok(&*store, APP, &late[1..]).await;
+    ingest_ok(&*store, APP, &late[..1]).await;
+    let got = commands(&*store, APP).await;
+    assert_eq!(
+        got[3..],
+        [
+            command_of("start", "alice", false),
+            command_of("reject", "bob", true)
+        ]
+    );
+    store.close().await.unwrap();
+    h.reopen().await;
+    assert_eq!(commands(&*h.store(), APP).await, got);
+}
+
+/// The callbacks of one call to one URL are handed out one at a time in production order; other
+/// calls and other URLs go on meanwhile; a retry keeps the line, its end passes it on.
+pub async fn claims_hand_out_one_callback_per_call_and_url_at_a_time<H: Harness>() {
+    let h = H::create(LONG_TIMEOUTS).await;
+    let store = h.store();
+    store
+        .put_callback_config(
+            APP,
+            config(Generation::V1, "http://a.example/", &["*"]),
+            false,
+        )
+        .await
+        .unwrap();
+    store
+        .put_callback_config(
+            APP,
+            config(Generation::V4, "http://b.example/", &["start"]),
+            false,
+        )
+        .await
+        .unwrap();
+    ingest_ok(&*store, APP, &single_call_ending("c1", T0, "normal_end")).await;
+    ingest_ok(&*store, APP, &single_call_ending("c2", T0, "reject")).await;
+    let now = now_ms() + 1;
+    let heads = store.claim_callbacks("A", now, 600_000, 100).await.unwrap();
+    let mut got: Vec<(String, String, String)> = heads
+        .iter()
+        .map(|d| {
+            (
+                d.callback.call_id.clone(),
+                d.callback.url.clone(),
+                d.callback.command.clone(),
+            )
+        })
+        .collect();
+    got.sort();
+    let start = command_of("start", "alice", false);
+    assert_eq!(
+        got,
+        vec![
+            ("c1".into(), "http://a.example/".into(), start.clone()),
+            ("c1".into(), "http://b.example/".into(), start.clone()),
+            ("c2".into(), "http://a.example/".into(), start.clone()),
+            ("c2".into(), "http://b.example/".into(), start.clone()),
+        ]
+    );
+    // Leased: not handed out again, nor is anything behind them.
+    assert!(
+        store
+            .claim_callbacks("B", now, 600_000, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let head = |call: &str, url: &str| {
+        heads
+            .iter()
+            .find(|d| d.callback.call_id == call && d.callback.url == url)
+            .unwrap()
+            .seq
+    };
+    // c1's v1 line: delivered → the accept is next. c2's: retry later → nothing yet.
+    store
+        .finish_callbacks(
+            "A",
+            vec![
+                result(head("c1", "http://a.example/"), AfterAttempt::Delivered),
+                result(
+                    head("c2", "http://a.example/"),
+                    AfterAttempt::RetryAt(now + 60_000),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    let next = store
+        .claim_callbacks("A", now + 1, 600_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        next.iter()
+            .map(|d| d.callback.command.clone())
+            .collect::<Vec<_>>(),
+        vec![command_of("accept", "bob", false)]
+    );
+    // The retry comes due; failing it for good passes the line on.
+    let retry = store
+        .claim_callbacks("A", now + 60_000, 600_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].attempts, 1);
+    assert_eq!(retry[0].last_error.as_deref(), Some("HTTP 500"));
+    store
+        .finish_callbacks("A", vec![result(retry[0].seq, AfterAttempt::Failed)])
+        .await
+        .unwrap();
+    let after = store
+        .claim_callbacks("A", now + 60_001, 600_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        after
+            .iter()
+            .map(|d| d.callback.command.clone())
+            .collect::<Vec<_>>(),
+        vec![command_of("reject", "bob", true)]
+    );
+    let failed: Vec<Delivery> = store
+        .deliveries(&DeliveryQuery {
+            sdkappid: APP,
+            status: Some(DeliveryStatus::Failed),
+            call_id: None,
+            limit: 10,
+            before_seq: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].attempts, 2);
+    assert_eq!(failed[0].next_attempt_ms, None);
+}
+
+/// A lease keeps others off until it runs out; then another owner takes the callback and the
+/// first owner's late result is ignored. Renewing extends a lease, releasing ends it.
+pub async fn leases_expire_and_only_their_owner_finishes<H: Harness>() {
+    let h = H::create(LONG_TIMEOUTS).await;
+    let store = h.store();
+    store
+        .put_callback_config(
+            APP,
+            config(Generation::V1, "http://a.example/", &["start"]),
+            false,
+        )
+        .await
+        .unwrap();
+    ingest_ok(&*store, APP, &single_call_ending("c1", T0, "ongoing")).await;
+    ingest_ok(&*store, APP, &single_call_ending("c2", T0, "ongoing")).await;
+    let now = now_ms() + 1;
+    let a = store.claim_callbacks("A", now, 1_000, 1).await.unwrap();
+    assert_eq!(a.len(), 1, "the limit holds");
+    let seq = a[0].seq;
+    let b = store
+        .claim_callbacks("B", now + 500, 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_ne!(b[0].seq, seq);
+    // A renews its lease; B releases its own.
+    store
+        .renew_leases("A", &[seq], Some(now + 5_000))
+        .await
+        .unwrap();
+    store.renew_leases("B", &[b[0].seq], None).await.unwrap();
+    let again = store
+        .claim_callbacks("C", now + 2_000, 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|d| d.seq).collect::<Vec<_>>(),
+        vec![b[0].seq]
+    );
+    // A's lease runs out: D takes the callback, A's result no longer counts.
+    let d = store
+        .claim_callbacks("D", now + 5_000, 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(d.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![seq]);
+    store
+        .finish_callbacks("A", vec![result(seq, AfterAttempt::Delivered)])
+        .await
+        .unwrap();
+    let pending = all_deliveries(&*store, APP).await;
+    assert!(pending.iter().all(|d| d.status == DeliveryStatus::Pending));
+    store
+        .finish_callbacks("D", vec![result(seq, AfterAttempt::Delivered)])
+        .await
+        .unwrap();
+    let done = all_deliveries(&*store, APP).await;
+    let mine = done.iter().find(|d| d.seq == seq).unwrap();
+    assert_eq!(mine.status, DeliveryStatus::Delivered);
+    assert_eq!(mine.attempts, 1);
+}
+
+/// Redelivery makes delivered or failed callbacks pending again, due now, with no attempts and
+/// their ids, by id or every failed one since a time; unknown ids and other apps' are ignored.
+pub async fn redeliver_makes_callbacks_pending_again_with_their_ids<H: Harness>() {
+    let h = H::create(LONG_TIMEOUTS).await;
+    let store = h.store();
+    for app in [APP, OTHER_APP] {
+        store
+            .put_callback_config(
+                app,
+                config(Generation::V1, "http://a.example/", &["start"]),
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    for i in 0..3 {
+        ingest_ok(
+            &*store,
+            APP,
+            &single_call_ending(&format!("c{i}"), T0, "ongoing"),
+        )
+        .await;
+    }
+    ingest_ok(&*store, OTHER_APP, &single_call_ending("o", T0, "ongoing")).await;
+    let now = now_ms() + 1;
+    let claimed = store.claim_callbacks("A", now, 30_000, 100).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let results = claimed
+        .iter()
+        .map(|d| {
+            let next = if d.callback.call_id == "c0" {
+                AfterAttempt::Delivered
+            } else {
+                AfterAttempt::Failed
+            };
+            result(d.seq, next)
+        })
+        .collect();
+    store.finish_callbacks("A", results).await.unwrap();
+    assert!(
+        store
+            .claim_callbacks("A", now + 1, 30_000, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let id_of = |call: &str| {
+        claimed
+            .iter()
+            .find(|d| d.callback.call_id == call)
+            .unwrap()
+            .callback
+            .id
+            .clone()
+    };
+    let n = store
+        .redeliver(
+            APP,
+            &Redeliver::Ids(vec![id_of("c0"), "msg_unknown".into(), id_of("o")]),
+            now + 2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let again = store
+        .claim_callbacks("A", now + 2, 30_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].callback.id, id_of("c0"));
+    assert_eq!(again[0].attempts, 0);
+    assert_eq!(again[0].last_error, None);
+    // Every failed one since a time: c1 and c2 (not the other app's).
+    let n = store
+        .redeliver(APP, &Redeliver::FailedSince(0), now + 3)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    let more = store
+        .claim_callbacks("A", now + 3, 30_000, 100)
+        .await
+        .unwrap();
+    let mut calls: Vec<String> = more.iter().map(|d| d.callback.call_id.clone()).collect();
+    calls.sort();
+    assert_eq!(calls, vec!["c1", "c2"]);
+    assert_eq!(
+        store
+            .redeliver(APP, &Redeliver::FailedSince(now + 10_000_000), now + 4)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// The deliveries list is newest first, filtered by status and by call, paged by sequence.
+pub async fn deliveries_list_newest_first_by_status_and_call_in_pages<H: Harness>() {
+    let h = H::create(LONG_TIMEOUTS).await;
+    let store = h.store();
+    store
+        .put_callback_config(
+            APP,
+            config(Generation::V1, "http://a.example/", &["*"]),
+            false,
+        )
+        .await
+        .unwrap();
+    for i in 0..5 {
+        ingest_ok(
+            &*store,
+            APP,
+            &single_call_ending(&format!("c{i}"), T0 + i * 1000, "reject"),
+        )
+        .await;
+    }
+    let all = all_deliveries(&*store, APP).await;
+    assert_eq!(all.len(), 10);
+    assert!(all.windows(2).all(|w| w[0].seq > w[1].seq), "newest first");
+    let ids: HashSet<&str> = all.iter().map(|d| d.callback.id.as_str()).collect();
+    assert_eq!(ids.len(), 10, "ids are unique");
+    // Pages of 3 walk everything once.
+    let mut walked = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .deliveries(&DeliveryQuery {
+                sdkappid: APP,
+                status: None,
+                call_id: None,
+                limit: 3,
+                before_seq: before,
+            })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|d| d.seq);
+        walked.extend(page.into_iter().map(|d| d.seq));
+    }
+    assert_eq!(walked, all.iter().map(|d| d.seq).collect::<Vec<_>>());
+    let of_c3 = store
+        .deliveries(&DeliveryQuery {
+            sdkappid: APP,
+            status: Some(DeliveryStatus::Pending),
+            call_id: Some("c3".into()),
+            limit: 10,
+            before_seq: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        of_c3
+            .iter()
+            .map(|d| d.callback.command.clone())
+            .collect::<Vec<_>>(),
+        vec![
+            command_of("reject", "bob", true),
+            command_of("start", "alice", false)
+        ]
+    );
+    let delivered = store
+        .deliveries(&DeliveryQuery {
+            sdkappid: APP,
+            status: Some(DeliveryStatus::Delivered),
+            call_id: None,
+            limit: 10,
+            before_seq: None,
+        })
+        .await
+        .unwrap();
+    assert!(delivered.is_empty());
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(stats.pending, 10);
+    assert!(stats.oldest_pending_ms.is_some());
+    assert!(all_deliveries(&*store, OTHER_APP).await.is_empty());
+}
+
+/// Retention removes a call's callbacks with the call.
+pub async fn purge_removes_callbacks_with_their_call<H: Harness>() {
+    let h = H::create(LONG_TIMEOUTS).await;
+    let store = h.store();
+    store
+        .put_callback_config(
+            APP,
+            config(Generation::V1, "http://a.example/", &["*"]),
+            false,
+        )
+        .await
+        .unwrap();
+    ingest_ok(&*store, APP, &single_call_ending("old", T0, "reject")).await;
+    ingest_ok(
+        &*store,
+        APP,
+        &single_call_ending("new", T0 + 86_400_000, "reject"),
+    )
+    .await;
+    store.purge_before(T0 + 1000).await.unwrap();
+    let left = all_deliveries(&*store, APP).await;
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|d| d.callback.call_id == "new"));
+}

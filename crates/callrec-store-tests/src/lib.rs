@@ -24,6 +24,7 @@ use callrec_domain::{Store, Timeouts};
 
 pub mod checks;
 pub mod fixtures;
+pub mod planner;
 
 /// How the suite gets stores of one backend.
 #[async_trait]
@@ -31,7 +32,8 @@ pub trait Harness: Send + Sync + Sized + 'static {
     /// The backend under test.
     type Store: Store;
 
-    /// A fresh store with no data, deciding time-outs by `timeouts`. Panics on failure.
+    /// A fresh store with no data, deciding time-outs by `timeouts`, producing callbacks with
+    /// [`planner::planner`] (also after [`Harness::reopen`]). Panics on failure.
     async fn create(timeouts: Timeouts) -> Self;
 
     /// The store (shared, so checks can drive it from many tasks).
@@ -101,6 +103,13 @@ macro_rules! store_conformance_tests {
             concurrent_ingest_from_many_tasks_counts_every_event_exactly_once,
             close_refuses_new_ingest_and_reopen_keeps_everything_acknowledged,
             ping_succeeds_on_an_open_store,
+            callback_configs_are_kept_per_app_and_generation_across_reopen,
+            callbacks_are_produced_with_their_events_once_and_kept,
+            claims_hand_out_one_callback_per_call_and_url_at_a_time,
+            leases_expire_and_only_their_owner_finishes,
+            redeliver_makes_callbacks_pending_again_with_their_ids,
+            deliveries_list_newest_first_by_status_and_call_in_pages,
+            purge_removes_callbacks_with_their_call,
         );
     };
 }
