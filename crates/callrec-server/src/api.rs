@@ -5,7 +5,10 @@
 //! handlers (`records.rs`, `report.rs`, `engine.rs`) answer with an [`Outcome`]. Only the `v1`
 //! and `v4` modules know field names, envelopes and error numbers.
 
-use callrec_domain::{CallType, Event, MediaType, Record, ResultFilter};
+use callrec_domain::{
+    CallType, CallbackConfig, Delivery, DeliveryStatus, Event, MediaType, Record, Redeliver,
+    ResultFilter,
+};
 use serde_json::{Map, Value};
 
 use crate::failure::{Failure, FailureKind};
@@ -35,6 +38,34 @@ pub enum Request {
     },
     /// Start a call for a robot account.
     StartCallByRobot(RobotCall),
+    /// Store a callback configuration (its generation is the config's).
+    SetCallback {
+        /// The configuration (URL not yet checked).
+        config: CallbackConfig,
+        /// Only replace an existing one (v1 `update`).
+        must_exist: bool,
+    },
+    /// The callback configuration of this generation.
+    GetCallback(Generation),
+    /// Remove the callback configuration of this generation.
+    DeleteCallback(Generation),
+    /// A page of produced callbacks.
+    GetDeliveries(DeliveriesParams),
+    /// Make callbacks pending again.
+    Redeliver(Redeliver),
+}
+
+/// A `get_deliveries` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveriesParams {
+    /// Only this status.
+    pub status: Option<DeliveryStatus>,
+    /// Only this call.
+    pub call_id: Option<String>,
+    /// Page size, 1–1000.
+    pub limit: u32,
+    /// Where the previous page ended (its `nextCursor`).
+    pub cursor: Option<String>,
 }
 
 /// A record filter as the client gave it (defaults of its generation filled in).
@@ -93,6 +124,24 @@ pub enum Outcome {
         /// Its new callId.
         call_id: String,
     },
+    /// A callback configuration was stored.
+    CallbackSet {
+        /// Its URL.
+        url: String,
+    },
+    /// A callback configuration.
+    Callback(CallbackConfig),
+    /// A callback configuration was removed (or there was none).
+    CallbackDeleted,
+    /// A page of callbacks.
+    Deliveries {
+        /// Newest first.
+        deliveries: Vec<Delivery>,
+        /// The cursor of the next page, if there may be one.
+        next_cursor: Option<String>,
+    },
+    /// Callbacks made pending again.
+    Queued(u64),
 }
 
 /// A page of records.

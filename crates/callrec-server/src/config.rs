@@ -27,6 +27,23 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ),
     ("calls.max_idle_secs", "CALLREC_CALLS__MAX_IDLE_SECS"),
     ("rate_limit.redis_url", "CALLREC_RATE_LIMIT__REDIS_URL"),
+    (
+        "callbacks.attempt_timeout_ms",
+        "CALLREC_CALLBACKS__ATTEMPT_TIMEOUT_MS",
+    ),
+    (
+        "callbacks.retry_delays_secs",
+        "CALLREC_CALLBACKS__RETRY_DELAYS_SECS",
+    ),
+    (
+        "callbacks.give_up_after_secs",
+        "CALLREC_CALLBACKS__GIVE_UP_AFTER_SECS",
+    ),
+    ("callbacks.concurrency", "CALLREC_CALLBACKS__CONCURRENCY"),
+    (
+        "callbacks.deny_private_addresses",
+        "CALLREC_CALLBACKS__DENY_PRIVATE_ADDRESSES",
+    ),
 ];
 
 /// Parses the file's text; `source` names it in errors, which give the line and column and show
@@ -42,7 +59,7 @@ fn parse_file(text: &str, source: &str) -> Result<FileConfig, ConfigError> {
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = before[line_start..].chars().count() + 1;
         let line = text[line_start..].lines().next().unwrap_or("");
-        let shown = if line.contains("secret") {
+        let shown = if line.contains("secret") || line.contains("token") {
             String::new()
         } else {
             format!("\n  {line_no} | {line}")
@@ -109,6 +126,36 @@ impl Default for CallsSection {
         Self {
             ring_timeout_secs: 60,
             max_idle_secs: 43_200,
+        }
+    }
+}
+
+/// `[callbacks]`: how callbacks are delivered (docs/callbacks.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallbacksSection {
+    /// An attempt without a full answer within this long fails.
+    pub attempt_timeout_ms: u64,
+    /// After failed attempt k the next waits `retry_delays_secs[k]`; past the list the waits
+    /// double from its last, capped at an hour.
+    pub retry_delays_secs: Vec<u64>,
+    /// A callback this old (seconds) is given up after its next failure; 0: after the list.
+    pub give_up_after_secs: u64,
+    /// Attempts in flight at once, per node.
+    pub concurrency: u32,
+    /// Refuse and never attempt URLs whose host is or resolves to a loopback, private,
+    /// link-local, multicast or unspecified address.
+    pub deny_private_addresses: bool,
+}
+
+impl Default for CallbacksSection {
+    fn default() -> Self {
+        Self {
+            attempt_timeout_ms: 3000,
+            retry_delays_secs: vec![0, 1, 1, 2, 3, 5],
+            give_up_after_secs: 86_400,
+            concurrency: 256,
+            deny_private_addresses: false,
         }
     }
 }
@@ -232,6 +279,12 @@ struct AppSection {
     group_call_package: bool,
     #[serde(default)]
     rate_limits: RateLimits,
+    #[serde(default)]
+    callback_secret: Option<SecretString>,
+    #[serde(default)]
+    callback_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    callback_token: Option<SecretString>,
 }
 
 fn default_admins() -> Vec<String> {
@@ -265,6 +318,8 @@ struct FileConfig {
     #[serde(default)]
     rate_limit: RateLimitSection,
     #[serde(default)]
+    callbacks: CallbacksSection,
+    #[serde(default)]
     apps: Vec<AppSection>,
 }
 
@@ -295,6 +350,24 @@ impl FileConfig {
             "calls.ring_timeout_secs" => self.calls.ring_timeout_secs = number(value)?,
             "calls.max_idle_secs" => self.calls.max_idle_secs = number(value)?,
             "rate_limit.redis_url" => self.rate_limit.redis_url = Some(value.to_owned()),
+            "callbacks.attempt_timeout_ms" => self.callbacks.attempt_timeout_ms = number(value)?,
+            "callbacks.retry_delays_secs" => {
+                self.callbacks.retry_delays_secs = value
+                    .split(',')
+                    .filter(|v| !v.trim().is_empty())
+                    .map(number)
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| "whole numbers separated by commas, like 0,1,1,2,3,5")?;
+            }
+            "callbacks.give_up_after_secs" => self.callbacks.give_up_after_secs = number(value)?,
+            "callbacks.concurrency" => self.callbacks.concurrency = number(value)?,
+            "callbacks.deny_private_addresses" => {
+                self.callbacks.deny_private_addresses = match value.trim() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err("true or false"),
+                }
+            }
             _ => return Err("no such key"),
         }
         Ok(())
@@ -310,7 +383,6 @@ fn default_data_dir() -> PathBuf {
 }
 
 /// An app allowed to use the API.
-#[derive(Clone)]
 pub struct App {
     /// Its SDKAppID.
     pub sdkappid: u64,
@@ -322,6 +394,53 @@ pub struct App {
     pub group_call_package: bool,
     /// Per-API rate limits.
     pub rate_limits: RateLimits,
+    /// The Standard Webhooks signing key (the decoded bytes of `whsec_…`), if set.
+    pub callback_secret: Option<secrecy::SecretBox<Vec<u8>>>,
+    /// Tencent's callback token (`Sign` = sha256(token + RequestTime)), if set.
+    pub callback_token: Option<SecretString>,
+}
+
+impl Clone for App {
+    fn clone(&self) -> Self {
+        App {
+            sdkappid: self.sdkappid,
+            secret_key: self.secret_key.clone(),
+            admins: self.admins.clone(),
+            group_call_package: self.group_call_package,
+            rate_limits: self.rate_limits.clone(),
+            callback_secret: self
+                .callback_secret
+                .as_ref()
+                .map(|s| secrecy::SecretBox::new(Box::new(s.expose_secret().clone()))),
+            callback_token: self.callback_token.clone(),
+        }
+    }
+}
+
+/// Decodes a `whsec_` secret: the prefix, then standard base64 of 24–64 bytes.
+pub fn decode_callback_secret(text: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let Some(b64) = text.trim().strip_prefix("whsec_") else {
+        return Err("must start with whsec_".into());
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| "is not whsec_ followed by base64".to_owned())?;
+    if !(24..=64).contains(&bytes.len()) {
+        return Err(format!("must encode 24-64 bytes, not {}", bytes.len()));
+    }
+    Ok(bytes)
+}
+
+/// A fresh random callback secret: `whsec_` + base64 of 32 random bytes.
+pub fn random_callback_secret() -> String {
+    use base64::Engine as _;
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
 }
 
 impl std::fmt::Debug for App {
@@ -332,6 +451,14 @@ impl std::fmt::Debug for App {
             .field("admins", &self.admins)
             .field("group_call_package", &self.group_call_package)
             .field("rate_limits", &self.rate_limits)
+            .field(
+                "callback_secret",
+                &self.callback_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "callback_token",
+                &self.callback_token.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -365,6 +492,8 @@ pub struct Config {
     pub calls: CallsSection,
     /// `[rate_limit]`: where limits are kept.
     pub rate_limit: RateLimitConfig,
+    /// `[callbacks]`: delivery.
+    pub callbacks: CallbacksSection,
     /// The apps.
     pub apps: Vec<App>,
 }
@@ -527,13 +656,60 @@ impl Config {
                     a.sdkappid
                 )));
             }
+            let callback_secret = match (a.callback_secret, a.callback_secret_file) {
+                (None, None) => None,
+                (Some(s), None) => Some(s.expose_secret().to_owned()),
+                (None, Some(f)) => {
+                    let f = abs(&f);
+                    let text = std::fs::read_to_string(&f).map_err(|source| ConfigError::Io {
+                        path: f.clone(),
+                        source,
+                    })?;
+                    Some(text.trim().to_owned())
+                }
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "app {}: give at most one of callback_secret and callback_secret_file",
+                        a.sdkappid
+                    )));
+                }
+            };
+            let callback_secret = callback_secret
+                .map(|text| {
+                    decode_callback_secret(&text)
+                        .map(|bytes| secrecy::SecretBox::new(Box::new(bytes)))
+                        .map_err(|why| {
+                            ConfigError::Invalid(format!(
+                                "app {}: callback_secret {why}",
+                                a.sdkappid
+                            ))
+                        })
+                })
+                .transpose()?;
+            if let Some(t) = &a.callback_token {
+                let n = t.expose_secret().chars().count();
+                if !(1..=128).contains(&n) {
+                    return Err(ConfigError::Invalid(format!(
+                        "app {}: callback_token must be 1-128 characters, not {n}",
+                        a.sdkappid
+                    )));
+                }
+            }
             apps.push(App {
                 sdkappid: a.sdkappid,
                 secret_key,
                 admins: a.admins,
                 group_call_package: a.group_call_package,
                 rate_limits: a.rate_limits,
+                callback_secret,
+                callback_token: a.callback_token,
             });
+        }
+        let cb = &file.callbacks;
+        if cb.attempt_timeout_ms == 0 || cb.concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "callbacks.attempt_timeout_ms and callbacks.concurrency must be at least 1".into(),
+            ));
         }
         Ok(Config {
             listen,
@@ -544,6 +720,7 @@ impl Config {
             retention_days: file.retention.days,
             calls: file.calls,
             rate_limit: RateLimitConfig { redis_url },
+            callbacks: file.callbacks,
             apps,
         })
     }
@@ -571,6 +748,7 @@ pub fn random_secret_key() -> String {
 
 /// The commented starter config `serve` writes when the file is missing.
 pub fn starter_config(sdkappid: u64, secret_key: &str) -> String {
+    let callback_secret = random_callback_secret();
     format!(
         r#"# callrec configuration (written by `callrec serve` because no config file existed).
 # Every key is optional except [[apps]]. Environment variables override keys:
@@ -596,11 +774,20 @@ max_idle_secs = 43200            # a connected call with no event for this long 
 # [rate_limit]                   # several nodes on one store: share the rate limits through Redis
 # redis_url = "redis://127.0.0.1:6379"   # unreachable Redis: each node limits on its own meanwhile
 
+[callbacks]                      # calls to your server when calls change (docs/callbacks.md)
+attempt_timeout_ms = 3000        # an attempt without a full answer by then fails
+retry_delays_secs = [0, 1, 1, 2, 3, 5]   # waits after failed attempts; then doubling, up to 1 h
+give_up_after_secs = 86400       # a callback this old is given up (kept; redeliverable); 0 = after the list
+concurrency = 256                # attempts in flight at once
+deny_private_addresses = false   # true: refuse URLs on loopback, private and link-local addresses
+
 [[apps]]
 sdkappid = {sdkappid}
 secret_key = "{secret_key}"      # keep this file private (or use secret_key_file = "…")
 admins = ["administrator"]       # identifiers allowed to call the admin APIs
 group_call_package = true        # false: record APIs answer 50001
+callback_secret = "{callback_secret}"   # signs callbacks (Standard Webhooks); or callback_secret_file
+# callback_token = "…"           # also sign them Tencent's way (Sign and RequestTime in the URL)
 [apps.rate_limits]               # requests per second, per app, per API; 0 = unlimited
 get_record_by_callId = 20
 get_records_by_filter = 200

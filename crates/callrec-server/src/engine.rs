@@ -130,6 +130,7 @@ async fn store(state: &AppState, caller: &Caller, event: Event) -> Result<(), Fa
         }])
         .await
         .map_err(|e| Failure::internal(&e))?;
+    state.kick_deliveries();
     Ok(())
 }
 

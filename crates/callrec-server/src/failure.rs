@@ -46,13 +46,15 @@ pub enum FailureKind {
     NotFound,
     /// The call does not exist, is outside the retention, or has ended (call engine APIs).
     CallNotActive,
+    /// The app has no callback configuration of this generation (get, update).
+    NoCallbackConfig,
     /// An internal error or the 3-second deadline.
     Internal,
 }
 
 impl FailureKind {
     /// Every kind.
-    pub const ALL: [FailureKind; 19] = [
+    pub const ALL: [FailureKind; 20] = [
         FailureKind::UnknownApi,
         FailureKind::MethodNotAllowed,
         FailureKind::BadAppIdParam,
@@ -71,6 +73,7 @@ impl FailureKind {
         FailureKind::NotAllowed,
         FailureKind::NotFound,
         FailureKind::CallNotActive,
+        FailureKind::NoCallbackConfig,
         FailureKind::Internal,
     ];
 

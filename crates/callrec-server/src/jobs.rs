@@ -112,6 +112,7 @@ pub async fn apply_timeouts(state: &AppState) -> usize {
             return stored;
         }
         stored += n;
+        state.kick_deliveries();
     }
     stored
 }

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod callbacks;
 pub mod config;
 pub mod engine;
 pub mod failure;
@@ -30,7 +31,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use callrec_domain::{Clock, Store, StoreError, SystemClock};
+use callrec_domain::{CallbackPlanner, Clock, Store, StoreError, SystemClock};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -88,7 +89,10 @@ fn create_dir(path: &Path) -> Result<(), ServerError> {
     })
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+async fn open_store(
+    config: &Config,
+    planner: Arc<dyn CallbackPlanner>,
+) -> Result<Arc<dyn Store>, ServerError> {
     match &config.store {
         config::StoreUrl::Sqlite(path) => {
             if let Some(dir) = path.parent() {
@@ -97,7 +101,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
             let path: PathBuf = path.clone();
             let timeouts = state::timeouts(config);
             let store = tokio::task::spawn_blocking(move || {
-                callrec_store_sqlite::SqliteStore::open(&path, timeouts)
+                callrec_store_sqlite::SqliteStore::open_with(&path, timeouts, Some(planner))
             })
             .await
             .map_err(|e| ServerError::Store(StoreError::Internal(e.to_string())))??;
@@ -133,7 +137,10 @@ impl Server {
             let tls_config = tls::server_config(config.tls.as_ref(), &config.data_dir)?;
             Some(TlsAcceptor::from(tls_config))
         };
-        let store = open_store(&config).await?;
+        let metrics = Arc::new(metrics::Metrics::new());
+        let planner: Arc<dyn CallbackPlanner> =
+            Arc::new(callbacks::plan::Planner::new(Arc::clone(&metrics)));
+        let store = open_store(&config, planner).await?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -145,7 +152,7 @@ impl Server {
             what: "reading the bound address".into(),
             source,
         })?;
-        let state = AppState::new(Arc::clone(&store), Arc::new(config), clock);
+        let state = AppState::with_metrics(Arc::clone(&store), Arc::new(config), clock, metrics);
         Ok(Server {
             listener,
             tls,
@@ -185,8 +192,23 @@ impl Server {
         );
         let jobs_token = CancellationToken::new();
         let jobs = jobs::spawn(&state, &jobs_token);
+        let deliverer = Arc::new(
+            callbacks::worker::Deliverer::new(
+                Arc::clone(&state.store),
+                Arc::clone(&state.config),
+                Arc::clone(&state.metrics),
+                Arc::clone(&state.deliveries_wake),
+            )
+            .map_err(|e| ServerError::Store(StoreError::Internal(format!("HTTP client: {e}"))))?,
+        );
+        let deliveries_token = CancellationToken::new();
+        let deliveries = tokio::spawn(deliverer.run(deliveries_token.clone()));
         serve::serve(listener, tls, router::app(state), shutdown).await;
         jobs_token.cancel();
+        deliveries_token.cancel();
+        if let Err(e) = deliveries.await {
+            tracing::warn!(error = %e, "the callback worker panicked");
+        }
         for job in jobs {
             if let Err(e) = job.await {
                 tracing::warn!(error = %e, "a background job panicked");

@@ -5,7 +5,10 @@
 //! `callrec_request_duration_seconds{api}`, `callrec_events_total{outcome}`,
 //! `callrec_store_operation_duration_seconds{op}`, `callrec_rate_limit_backend_total{backend}`
 //! (rate-limit decisions made by `redis` or by the node's `local` limiter) and
-//! `callrec_rate_limit_redis_errors_total` (failed or timed-out Redis calls).
+//! `callrec_rate_limit_redis_errors_total` (failed or timed-out Redis calls), and for callbacks
+//! `callrec_callbacks_produced_total{generation}`, `callrec_callback_attempts_total{outcome}`
+//! (`delivered`, `retry`, `failed`), `callrec_callback_delivery_seconds` (production to
+//! delivery), `callrec_callbacks_pending` and `callrec_callbacks_oldest_pending_seconds`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -19,6 +22,7 @@ use callrec_domain::{
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -47,6 +51,11 @@ struct BackendLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GenerationLabel {
+    generation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OpLabel {
     op: String,
 }
@@ -67,6 +76,11 @@ pub struct Metrics {
     store_duration: HistogramFamily<OpLabel>,
     rate_limit_backend: Family<BackendLabel, Counter>,
     rate_limit_redis_errors: Counter,
+    callbacks_produced: Family<GenerationLabel, Counter>,
+    callback_attempts: Family<OutcomeLabel, Counter>,
+    callback_delivery: Histogram,
+    callbacks_pending: Gauge,
+    callbacks_oldest_pending: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Handles of the hot series, created on first use (so a series appears in the exposition
     /// exactly when it would with `get_or_create`), then used without the family's lock, label
     /// allocation or hashing.
@@ -177,6 +191,37 @@ impl Metrics {
             "Redis rate-limit calls that failed or timed out (the local limiter decided instead)",
             rate_limit_redis_errors.clone(),
         );
+        let callbacks_produced = Family::<GenerationLabel, Counter>::default();
+        registry.register(
+            "callrec_callbacks_produced",
+            "Callbacks produced (stored in the outbox) by generation",
+            callbacks_produced.clone(),
+        );
+        let callback_attempts = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "callrec_callback_attempts",
+            "Callback attempts by outcome (delivered; retry: failed, tried again; failed: given up)",
+            callback_attempts.clone(),
+        );
+        // 1 ms … ~35 min.
+        let callback_delivery = Histogram::new(exponential_buckets(0.001, 2.0, 22));
+        registry.register(
+            "callrec_callback_delivery_seconds",
+            "Time from a callback's production to its delivery",
+            callback_delivery.clone(),
+        );
+        let callbacks_pending = Gauge::default();
+        registry.register(
+            "callrec_callbacks_pending",
+            "Callbacks waiting for delivery (all nodes)",
+            callbacks_pending.clone(),
+        );
+        let callbacks_oldest_pending = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "callrec_callbacks_oldest_pending_seconds",
+            "Age of the oldest pending callback (0 when none)",
+            callbacks_oldest_pending.clone(),
+        );
         Self {
             registry,
             requests,
@@ -185,6 +230,11 @@ impl Metrics {
             store_duration,
             rate_limit_backend,
             rate_limit_redis_errors,
+            callbacks_produced,
+            callback_attempts,
+            callback_delivery,
+            callbacks_pending,
+            callbacks_oldest_pending,
             hot: HotHandles::default(),
         }
     }
@@ -265,6 +315,35 @@ impl Metrics {
                 backend: backend.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts `n` produced callbacks of a generation.
+    pub fn count_callbacks_produced(&self, generation: Generation, n: u64) {
+        self.callbacks_produced
+            .get_or_create(&GenerationLabel {
+                generation: generation.as_str().to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    /// Counts one callback attempt by outcome (`delivered`, `retry`, `failed`); a delivery also
+    /// records its latency since production.
+    pub fn count_callback_attempt(&self, outcome: &'static str, since_production: Option<f64>) {
+        self.callback_attempts
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        if let Some(s) = since_production {
+            self.callback_delivery.observe(s);
+        }
+    }
+
+    /// Sets the outbox gauges.
+    pub fn set_callbacks_pending(&self, pending: u64, oldest_age_secs: f64) {
+        self.callbacks_pending
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+        self.callbacks_oldest_pending.set(oldest_age_secs);
     }
 
     /// Counts one failed or timed-out Redis rate-limit call.

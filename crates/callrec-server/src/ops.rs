@@ -5,27 +5,9 @@
 //! [`Operation`] (v1 `get_record_by_callId` and v4 `get_record_by_callid` both fetch a record).
 //! Its `name` is its `[apps.rate_limits]` key and its metrics label.
 
-/// An API generation: its URL prefix, JSON shapes and error numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Generation {
-    /// TRTC's first REST API: `/v1/…`, camelCase, `{errorCode, errorMessage, requestId, data}`.
-    V1,
-    /// TRTC's current REST API: `/v4/…`, PascalCase, the Chat-style envelope.
-    V4,
-}
-
-impl Generation {
-    /// Both generations.
-    pub const ALL: [Generation; 2] = [Generation::V1, Generation::V4];
-
-    /// `"v1"` or `"v4"`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Generation::V1 => "v1",
-            Generation::V4 => "v4",
-        }
-    }
-}
+/// An API generation: its URL prefix, JSON shapes and error numbers (the domain's, which also
+/// names whose callbacks a configuration asks for).
+pub use callrec_domain::Generation;
 
 /// What an endpoint does, whatever its generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,6 +24,18 @@ pub enum Operation {
     EndCall,
     /// Start a call on behalf of a robot account.
     StartCallByRobot,
+    /// Set (replace) the app's callback configuration of this generation.
+    SetCallback,
+    /// The app's callback configuration of this generation.
+    GetCallback,
+    /// Replace an existing callback configuration.
+    UpdateCallback,
+    /// Remove the callback configuration.
+    DeleteCallback,
+    /// List produced callbacks with their delivery state.
+    GetDeliveries,
+    /// Make callbacks pending again.
+    Redeliver,
 }
 
 /// The group of APIs an endpoint belongs to; some generations number their errors per group.
@@ -53,6 +47,11 @@ pub enum Family {
     Events,
     /// The call engine (`/v4/call_engine_http_srv/…`).
     Engine,
+    /// Callback configuration (`/v1/callback/set|get|update|delete`, `/v4/call_config/…`); the
+    /// v1 ones are gated by `group_call_package`.
+    CallbackConfig,
+    /// Callback deliveries (`/v1/callback/get_deliveries`, `redeliver`; an extension).
+    Deliveries,
 }
 
 /// One API endpoint.
@@ -104,7 +103,8 @@ const fn endpoint(
         operation,
         family,
         admin_only: !events,
-        package_gated: matches!(family, Family::Records),
+        package_gated: matches!(family, Family::Records)
+            || (matches!(family, Family::CallbackConfig) && matches!(generation, Generation::V1)),
         body_limit: if events {
             REPORT_BODY_LIMIT
         } else {
@@ -114,12 +114,15 @@ const fn endpoint(
     }
 }
 
-use Family::{Engine, Events, Records};
+use Family::{CallbackConfig, Deliveries, Engine, Events, Records};
 use Generation::{V1, V4};
-use Operation::{EndCall, FilterRecords, GetCallInfo, GetRecord, ReportEvents, StartCallByRobot};
+use Operation::{
+    DeleteCallback, EndCall, FilterRecords, GetCallInfo, GetCallback, GetDeliveries, GetRecord,
+    Redeliver, ReportEvents, SetCallback, StartCallByRobot, UpdateCallback,
+};
 
 /// Every endpoint. The index of each is its position.
-pub const ENDPOINTS: [Endpoint; 8] = [
+pub const ENDPOINTS: [Endpoint; 17] = [
     endpoint(
         0,
         "get_record_by_callId",
@@ -192,25 +195,93 @@ pub const ENDPOINTS: [Endpoint; 8] = [
         Engine,
         200,
     ),
+    endpoint(
+        8,
+        "callback_set",
+        V1,
+        "/v1/callback/set",
+        SetCallback,
+        CallbackConfig,
+        10,
+    ),
+    endpoint(
+        9,
+        "callback_get",
+        V1,
+        "/v1/callback/get",
+        GetCallback,
+        CallbackConfig,
+        10,
+    ),
+    endpoint(
+        10,
+        "callback_update",
+        V1,
+        "/v1/callback/update",
+        UpdateCallback,
+        CallbackConfig,
+        10,
+    ),
+    endpoint(
+        11,
+        "callback_delete",
+        V1,
+        "/v1/callback/delete",
+        DeleteCallback,
+        CallbackConfig,
+        10,
+    ),
+    endpoint(
+        12,
+        "get_deliveries",
+        V1,
+        "/v1/callback/get_deliveries",
+        GetDeliveries,
+        Deliveries,
+        20,
+    ),
+    endpoint(
+        13,
+        "redeliver",
+        V1,
+        "/v1/callback/redeliver",
+        Redeliver,
+        Deliveries,
+        10,
+    ),
+    endpoint(
+        14,
+        "set_callback",
+        V4,
+        "/v4/call_config/set_callback",
+        SetCallback,
+        CallbackConfig,
+        200,
+    ),
+    endpoint(
+        15,
+        "get_callback",
+        V4,
+        "/v4/call_config/get_callback",
+        GetCallback,
+        CallbackConfig,
+        200,
+    ),
+    endpoint(
+        16,
+        "delete_callback",
+        V4,
+        "/v4/call_config/delete_callback",
+        DeleteCallback,
+        CallbackConfig,
+        200,
+    ),
 ];
 
-/// Rate-limit keys of APIs this version does not serve yet (callbacks, deliveries, record
-/// extensions), with their defaults: a config written for them loads, and they take effect when
-/// their APIs arrive.
-pub const RESERVED_RATE_KEYS: [(&str, u32); 12] = [
-    ("callback_set", 10),
-    ("callback_get", 10),
-    ("callback_update", 10),
-    ("callback_delete", 10),
-    ("get_call_detail", 200),
-    ("get_stats", 20),
-    ("export", 2),
-    ("get_deliveries", 20),
-    ("redeliver", 10),
-    ("set_callback", 200),
-    ("get_callback", 200),
-    ("delete_callback", 200),
-];
+/// Rate-limit keys of APIs this version does not serve yet (the record extensions), with their
+/// defaults: a config written for them loads, and they take effect when their APIs arrive.
+pub const RESERVED_RATE_KEYS: [(&str, u32); 3] =
+    [("get_call_detail", 200), ("get_stats", 20), ("export", 2)];
 
 /// The endpoint of `generation` at `path`, if any.
 pub fn find(generation: Generation, path: &str) -> Option<&'static Endpoint> {
@@ -237,7 +308,7 @@ mod tests {
     fn indexes_are_positions_and_names_and_paths_are_unique() {
         for (i, e) in ENDPOINTS.iter().enumerate() {
             assert_eq!(e.index, i, "{}", e.name);
-            assert!(e.path.starts_with(&format!("/{}/", e.generation.label())));
+            assert!(e.path.starts_with(&format!("/{}/", e.generation.as_str())));
         }
         let mut names: Vec<&str> = ENDPOINTS.iter().map(|e| e.name).collect();
         names.extend(RESERVED_RATE_KEYS.iter().map(|(k, _)| *k));
@@ -263,10 +334,15 @@ mod tests {
     }
 
     #[test]
-    fn v4_apis_are_admin_only_and_only_record_apis_are_package_gated() {
+    fn only_reporting_is_open_to_users_and_only_record_and_v1_callback_apis_are_gated() {
         for e in &ENDPOINTS {
             assert_eq!(e.admin_only, e.operation != ReportEvents, "{}", e.name);
-            assert_eq!(e.package_gated, e.family == Records, "{}", e.name);
+            assert_eq!(
+                e.package_gated,
+                e.family == Records || (e.family == CallbackConfig && e.generation == V1),
+                "{}",
+                e.name
+            );
         }
     }
 }

@@ -238,6 +238,19 @@ async fn run(state: &AppState, caller: &Caller, request: ApiRequest) -> Result<O
         ApiRequest::StartCallByRobot(call) => {
             crate::engine::start_call_by_robot(state, caller, call).await
         }
+        ApiRequest::SetCallback { config, must_exist } => {
+            crate::callbacks::set(state, caller, config, must_exist).await
+        }
+        ApiRequest::GetCallback(generation) => {
+            crate::callbacks::get(state, caller, generation).await
+        }
+        ApiRequest::DeleteCallback(generation) => {
+            crate::callbacks::delete(state, caller, generation).await
+        }
+        ApiRequest::GetDeliveries(params) => {
+            crate::callbacks::deliveries(state, caller, params).await
+        }
+        ApiRequest::Redeliver(which) => crate::callbacks::redeliver(state, caller, which).await,
     }
 }
 

@@ -308,6 +308,8 @@ mod tests {
             admins: vec![],
             group_call_package: true,
             rate_limits: limits,
+            callback_secret: None,
+            callback_token: None,
         }
     }
 

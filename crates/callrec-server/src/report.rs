@@ -94,11 +94,13 @@ pub async fn report_events(
     let outcomes = if items.is_empty() {
         Vec::new()
     } else {
-        state
+        let outcomes = state
             .store
             .ingest(items)
             .await
-            .map_err(|e| Failure::internal(&e))?
+            .map_err(|e| Failure::internal(&e))?;
+        state.kick_deliveries();
+        outcomes
     };
     if outcomes.len() != storable.len() {
         return Err(Failure::internal(

@@ -25,12 +25,24 @@ pub struct AppState {
     pub usersig_cache: Arc<VerifyCache>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Wakes the callback worker (after events are stored or callbacks redelivered).
+    pub deliveries_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
     /// Builds the state around a store; limiters come from the config.
     pub fn new(store: Arc<dyn Store>, config: Arc<Config>, clock: Arc<dyn Clock>) -> Self {
-        let metrics = Arc::new(Metrics::new());
+        Self::with_metrics(store, config, clock, Arc::new(Metrics::new()))
+    }
+
+    /// [`AppState::new`] with metrics made beforehand (the store's callback planner counts into
+    /// them).
+    pub fn with_metrics(
+        store: Arc<dyn Store>,
+        config: Arc<Config>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let store: Arc<dyn Store> =
             Arc::new(crate::metrics::TimedStore::new(store, Arc::clone(&metrics)));
         Self {
@@ -44,7 +56,13 @@ impl AppState {
             clock,
             usersig_cache: Arc::new(VerifyCache::default()),
             metrics,
+            deliveries_wake: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Tells the callback worker that callbacks may have become due.
+    pub fn kick_deliveries(&self) {
+        self.deliveries_wake.notify_one();
     }
 
     /// The configured time-outs, in milliseconds.

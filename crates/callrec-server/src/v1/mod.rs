@@ -5,11 +5,18 @@
 //! fields appear exactly in the documented order; request bodies are typed by hand (a wrong JSON
 //! type is a bad body, a bad value an invalid field).
 
-use callrec_domain::{CallResult, CallType, Event, EventType, Record, ResultFilter};
+pub mod callbacks;
+
+use callrec_domain::{
+    CallResult, CallType, CallbackConfig, Delivery, DeliveryStatus, Event, EventType, Record,
+    Redeliver, ResultFilter,
+};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::api::{FilterParams, Outcome, RecordPage, ReportOutcome, Request, Wire};
+use crate::api::{
+    DeliveriesParams, FilterParams, Outcome, RecordPage, ReportOutcome, Request, Wire,
+};
 use crate::failure::{Failure, FailureKind};
 use crate::json::{
     self, FieldError, opt_int, opt_str, opt_str_array, push_int, push_json_str, req_int, req_str,
@@ -45,9 +52,13 @@ pub fn code(kind: FailureKind) -> u32 {
         K::BadBody => 70009,
         K::NotFound => 101050,
         K::CallNotActive => 101004,
+        K::NoCallbackConfig => 999,
         K::Internal => 101001,
     }
 }
+
+/// Default and largest `limit` of `get_deliveries`.
+pub const DELIVERIES_LIMIT: (i64, i64) = (100, 1000);
 
 impl Wire for V1 {
     fn generation(&self) -> Generation {
@@ -69,6 +80,14 @@ impl Wire for V1 {
             }),
             Operation::FilterRecords => filter_params(body).map(Request::FilterRecords),
             Operation::ReportEvents => report_events(body).map(Request::ReportEvents),
+            Operation::SetCallback | Operation::UpdateCallback => Ok(Request::SetCallback {
+                config: callback_config(body)?,
+                must_exist: endpoint.operation == Operation::UpdateCallback,
+            }),
+            Operation::GetCallback => Ok(Request::GetCallback(Generation::V1)),
+            Operation::DeleteCallback => Ok(Request::DeleteCallback(Generation::V1)),
+            Operation::GetDeliveries => deliveries_params(body).map(Request::GetDeliveries),
+            Operation::Redeliver => redeliver(body).map(Request::Redeliver),
             Operation::GetCallInfo | Operation::EndCall | Operation::StartCallByRobot => {
                 Err(Failure::new(FailureKind::UnknownApi, "not a v1 API"))
             }
@@ -80,6 +99,28 @@ impl Wire for V1 {
             Outcome::Record(r) => ResponseData::Record(WireRecord::from(r)),
             Outcome::Page(p) => ResponseData::Filter(FilterData::from(p)),
             Outcome::Report(r) => ResponseData::Report(ReportData::from(r)),
+            Outcome::CallbackSet { url } => return envelope(0, SUCCESS, request_id, Some(url)),
+            Outcome::Callback(c) => {
+                let data = CallbackData {
+                    actions: &c.commands,
+                    address: &c.url,
+                };
+                return envelope(0, SUCCESS, request_id, Some(&data));
+            }
+            Outcome::CallbackDeleted => return envelope(0, SUCCESS, request_id, Some(&"")),
+            Outcome::Deliveries {
+                deliveries,
+                next_cursor,
+            } => {
+                let data = DeliveriesData {
+                    deliveries: deliveries.iter().map(WireDelivery::from).collect(),
+                    next_cursor: next_cursor.as_deref(),
+                };
+                return envelope(0, SUCCESS, request_id, Some(&data));
+            }
+            Outcome::Queued(n) => {
+                return envelope(0, SUCCESS, request_id, Some(&QueuedData { queued: *n }));
+            }
             Outcome::CallInfo(_) | Outcome::Done | Outcome::CallStarted { .. } => {
                 return envelope::<()>(0, SUCCESS, request_id, None);
             }
@@ -139,6 +180,154 @@ fn filter_params(body: &Map<String, Value>) -> Result<FilterParams, Failure> {
         page: u64::try_from(page).unwrap_or(1),
         field_names: ("startTimestamp", "endTimestamp"),
     })
+}
+
+/// A `callback/set` or `callback/update` body: `address` and `actions` (≥ 1 command word,
+/// duplicates collapse). The address itself is judged by the handler.
+fn callback_config(body: &Map<String, Value>) -> Result<CallbackConfig, Failure> {
+    let address = opt_str(body, "address")?;
+    let actions = opt_str_array(body, "actions")?;
+    let address = address.ok_or_else(|| Failure::invalid("address is required"))?;
+    let actions = actions.ok_or_else(|| Failure::invalid("actions is required"))?;
+    if actions.is_empty() {
+        return Err(Failure::invalid("actions must name at least one command"));
+    }
+    let mut commands: Vec<String> = Vec::with_capacity(actions.len());
+    for a in actions {
+        if !callbacks::is_command(&a) {
+            return Err(Failure::invalid(format!(
+                "action {a:?} is not a callback command; see docs/callbacks.md for the list"
+            )));
+        }
+        if !commands.contains(&a) {
+            commands.push(a);
+        }
+    }
+    Ok(CallbackConfig {
+        generation: Generation::V1,
+        url: address.to_owned(),
+        commands,
+    })
+}
+
+/// A `callback/get_deliveries` body.
+fn deliveries_params(body: &Map<String, Value>) -> Result<DeliveriesParams, Failure> {
+    let status = opt_str(body, "status")?;
+    let call_id = match body.get("callId") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(json::call_id(body, "callId")?.to_owned()),
+    };
+    let limit = opt_int(body, "limit")?;
+    let cursor = opt_str(body, "cursor")?;
+    let status = status
+        .map(|s| {
+            s.parse::<DeliveryStatus>().map_err(|()| {
+                Failure::invalid(format!(
+                    "status {s:?} is not one of pending, delivered, failed"
+                ))
+            })
+        })
+        .transpose()?;
+    let (default, max) = DELIVERIES_LIMIT;
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(Failure::invalid(format!(
+            "limit must be 1-{max}, got {limit}"
+        )));
+    }
+    Ok(DeliveriesParams {
+        status,
+        call_id,
+        limit: u32::try_from(limit).unwrap_or(1),
+        cursor: cursor.map(str::to_owned),
+    })
+}
+
+/// A `callback/redeliver` body: `ids`, or `status: "failed"` with `sinceMs`.
+fn redeliver(body: &Map<String, Value>) -> Result<Redeliver, Failure> {
+    let ids = opt_str_array(body, "ids")?;
+    let status = opt_str(body, "status")?;
+    let since = opt_int(body, "sinceMs")?;
+    if let Some(ids) = ids {
+        if status.is_some() || since.is_some() {
+            return Err(Failure::invalid(
+                "give either ids, or status and sinceMs, not both",
+            ));
+        }
+        let max = DELIVERIES_LIMIT.1 as usize;
+        if ids.is_empty() || ids.len() > max {
+            return Err(Failure::invalid(format!(
+                "ids must hold 1-{max} ids, got {}",
+                ids.len()
+            )));
+        }
+        return Ok(Redeliver::Ids(ids));
+    }
+    match (status, since) {
+        (Some("failed"), Some(t)) if t >= 0 => Ok(Redeliver::FailedSince(t)),
+        (Some("failed"), Some(t)) => Err(Failure::invalid(format!(
+            "sinceMs must not be negative, got {t}"
+        ))),
+        (Some("failed"), None) => Err(Failure::invalid("sinceMs is required with status")),
+        (Some(s), _) => Err(Failure::invalid(format!(
+            "status {s:?} cannot be redelivered in bulk; only \"failed\""
+        ))),
+        (None, _) => Err(Failure::invalid(
+            "give ids, or status \"failed\" and sinceMs",
+        )),
+    }
+}
+
+#[derive(Serialize)]
+struct CallbackData<'a> {
+    actions: &'a [String],
+    address: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeliveriesData<'a> {
+    deliveries: Vec<WireDelivery<'a>>,
+    next_cursor: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireDelivery<'a> {
+    id: &'a str,
+    generation: &'static str,
+    command: &'a str,
+    call_id: &'a str,
+    url: &'a str,
+    status: &'static str,
+    attempts: u32,
+    created_ms: i64,
+    last_attempt_ms: Option<i64>,
+    next_attempt_ms: Option<i64>,
+    last_error: Option<&'a str>,
+}
+
+impl<'a> From<&'a Delivery> for WireDelivery<'a> {
+    fn from(d: &'a Delivery) -> Self {
+        WireDelivery {
+            id: &d.callback.id,
+            generation: d.callback.generation.as_str(),
+            command: &d.callback.command,
+            call_id: &d.callback.call_id,
+            url: &d.callback.url,
+            status: d.status.as_str(),
+            attempts: d.attempts,
+            created_ms: d.callback.created_ms,
+            last_attempt_ms: d.last_attempt_ms,
+            next_attempt_ms: d.next_attempt_ms,
+            last_error: d.last_error.as_deref(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct QueuedData {
+    queued: u64,
 }
 
 /// An `events/report` body: 1–1000 events, each parsed on its own.
@@ -564,7 +753,7 @@ mod tests {
             numbers,
             [
                 70001, 70001, 70001, 70001, 70002, 70002, 70002, 70002, 70002, 70003, 70004, 50001,
-                70005, 70009, 70001, 70004, 101050, 101004, 101001
+                70005, 70009, 70001, 70004, 101050, 101004, 999, 101001
             ]
         );
     }

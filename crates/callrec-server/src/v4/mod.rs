@@ -6,16 +6,18 @@
 //! answers; `Response` is present only on successes that return data; a record's fields come in
 //! the documented order.
 
+pub mod callbacks;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use callrec_domain::{CallResult, CallType, MediaType, Record, ResultFilter};
+use callrec_domain::{CallResult, CallType, CallbackConfig, MediaType, Record, ResultFilter};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::api::{CallInfo, FilterParams, Outcome, Request, RobotCall, UserStatus, Wire};
 use crate::failure::{Failure, FailureKind};
 use crate::json::{self, opt_int, opt_str, opt_str_array, req_int, req_str};
-use crate::ops::{Endpoint, Generation, Operation};
+use crate::ops::{Endpoint, Family, Generation, Operation};
 
 /// Default `NumberPerPage`.
 pub const DEFAULT_PER_PAGE: i64 = 10;
@@ -32,9 +34,11 @@ pub struct V4 {
     seq: AtomicU64,
 }
 
-/// The v4 number of a failure kind (the same for every v4 API served so far).
-pub fn code(kind: FailureKind) -> u32 {
+/// The v4 number of a failure kind at an endpoint of `family` (`None`: no endpoint matched).
+/// The callback configuration APIs number field and internal errors on their own.
+pub fn code(kind: FailureKind, family: Option<Family>) -> u32 {
     use FailureKind as K;
+    let config = family == Some(Family::CallbackConfig);
     match kind {
         K::UnknownApi => 60009,
         K::MethodNotAllowed | K::BadQuery => 60002,
@@ -49,11 +53,53 @@ pub fn code(kind: FailureKind) -> u32 {
         K::NoPackage => 60020,
         K::RateLimited => 60007,
         K::BadBody => 60003,
+        K::InvalidField if config => 100002,
         K::InvalidField => 101002,
         K::NotFound => 101050,
         K::CallNotActive => 101004,
+        K::NoCallbackConfig => 100301,
+        K::Internal if config => 100001,
         K::Internal => 101001,
     }
+}
+
+/// A `set_callback` body: `Url` and `CallbackCommandList` (≥ 1 of the v4 commands, duplicates
+/// collapse). The URL itself is judged by the handler.
+fn callback_config(body: &Map<String, Value>) -> Result<CallbackConfig, Failure> {
+    let url = opt_str(body, "Url")?;
+    let list = opt_str_array(body, "CallbackCommandList")?;
+    let url = url.ok_or_else(|| Failure::invalid("Url is required"))?;
+    let list = list.ok_or_else(|| Failure::invalid("CallbackCommandList is required"))?;
+    if list.is_empty() {
+        return Err(Failure::invalid(
+            "CallbackCommandList must name at least one command",
+        ));
+    }
+    let mut commands: Vec<String> = Vec::with_capacity(list.len());
+    for c in list {
+        if !callbacks::COMMANDS.contains(&c.as_str()) {
+            return Err(Failure::invalid(format!(
+                "{c:?} is not a callback command; use {}",
+                callbacks::COMMANDS.join(", ")
+            )));
+        }
+        if !commands.contains(&c) {
+            commands.push(c);
+        }
+    }
+    Ok(CallbackConfig {
+        generation: Generation::V4,
+        url: url.to_owned(),
+        commands,
+    })
+}
+
+#[derive(Serialize)]
+struct CallbackResponse<'a> {
+    #[serde(rename = "Url")]
+    url: &'a str,
+    #[serde(rename = "CallbackCommandList")]
+    callback_command_list: &'a [String],
 }
 
 /// The v4 name of a media type.
@@ -280,8 +326,8 @@ impl Wire for V4 {
         Generation::V4
     }
 
-    fn code(&self, kind: FailureKind, _endpoint: Option<&'static Endpoint>) -> u32 {
-        code(kind)
+    fn code(&self, kind: FailureKind, endpoint: Option<&'static Endpoint>) -> u32 {
+        code(kind, endpoint.map(|e| e.family))
     }
 
     fn parse(
@@ -303,7 +349,16 @@ impl Wire for V4 {
             }),
             Operation::FilterRecords => filter_params(body).map(Request::FilterRecords),
             Operation::StartCallByRobot => robot_call(body).map(Request::StartCallByRobot),
-            Operation::ReportEvents => Err(Failure::new(FailureKind::UnknownApi, "not a v4 API")),
+            Operation::SetCallback => callback_config(body).map(|config| Request::SetCallback {
+                config,
+                must_exist: false,
+            }),
+            Operation::GetCallback => Ok(Request::GetCallback(Generation::V4)),
+            Operation::DeleteCallback => Ok(Request::DeleteCallback(Generation::V4)),
+            Operation::ReportEvents
+            | Operation::UpdateCallback
+            | Operation::GetDeliveries
+            | Operation::Redeliver => Err(Failure::new(FailureKind::UnknownApi, "not a v4 API")),
         }
     }
 
@@ -334,7 +389,21 @@ impl Wire for V4 {
             Outcome::CallStarted { call_id } => {
                 self.render(0, "", request_id, Some(CallIdResponse { call_id }))
             }
-            Outcome::Done | Outcome::Report(_) => self.render::<()>(0, "", request_id, None),
+            Outcome::Callback(c) => self.render(
+                0,
+                "",
+                request_id,
+                Some(CallbackResponse {
+                    url: &c.url,
+                    callback_command_list: &c.commands,
+                }),
+            ),
+            Outcome::Done
+            | Outcome::Report(_)
+            | Outcome::CallbackSet { .. }
+            | Outcome::CallbackDeleted
+            | Outcome::Deliveries { .. }
+            | Outcome::Queued(_) => self.render::<()>(0, "", request_id, None),
         }
     }
 
@@ -462,14 +531,19 @@ mod tests {
 
     #[test]
     fn every_failure_kind_has_its_v4_number() {
-        let numbers: Vec<u32> = FailureKind::ALL.iter().map(|k| code(*k)).collect();
+        let numbers: Vec<u32> = FailureKind::ALL.iter().map(|k| code(*k, None)).collect();
         assert_eq!(
             numbers,
             [
                 60009, 60002, 60012, 60002, 70020, 70003, 70013, 70014, 70009, 70001, 60010, 60020,
-                60007, 60003, 101002, 60010, 101050, 101004, 101001
+                60007, 60003, 101002, 60010, 101050, 101004, 100301, 101001
             ]
         );
+        // The callback configuration APIs number field and internal errors on their own.
+        let config = Some(Family::CallbackConfig);
+        assert_eq!(code(FailureKind::InvalidField, config), 100002);
+        assert_eq!(code(FailureKind::Internal, config), 100001);
+        assert_eq!(code(FailureKind::BadBody, config), 60003);
     }
 
     #[test]
