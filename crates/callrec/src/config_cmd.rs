@@ -79,7 +79,7 @@ pub fn summary(c: &Config) -> String {
             let _ = writeln!(
                 s,
                 "  {} rate limits:     {}",
-                generation.label(),
+                generation.as_str(),
                 limits.join(", ")
             );
         }
