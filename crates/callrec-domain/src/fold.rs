@@ -452,7 +452,12 @@ impl<'a> Fold<'a> {
                 self.group_end_check()
             }
             EventType::End => {
+                // Everyone ringing stops, everyone in the call leaves.
                 self.cancel_all_ringing();
+                self.caller_in_call = false;
+                for m in self.members.values_mut() {
+                    m.in_call = false;
+                }
                 Some(if connected {
                     CallResult::NormalEnd
                 } else {

@@ -110,8 +110,16 @@ async fn open_store(
         config::StoreUrl::Postgres(url) => {
             // The URL may hold a password: errors from the store never repeat it, and we log
             // only that PostgreSQL is used.
-            let store =
-                callrec_store_postgres::PgStore::connect(url, state::timeouts(config)).await?;
+            let options = callrec_store_postgres::PgOptions {
+                planner: Some(planner),
+                ..callrec_store_postgres::PgOptions::default()
+            };
+            let store = callrec_store_postgres::PgStore::connect_with(
+                url,
+                state::timeouts(config),
+                options,
+            )
+            .await?;
             tracing::info!("store: PostgreSQL");
             Ok(Arc::new(store))
         }

@@ -67,7 +67,8 @@ fn decode<T: StoredCode>(what: &str, code: &str) -> Result<T, StoreError> {
     stored::decode(what, code).map_err(corrupt)
 }
 
-fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+/// Column `idx` of `row`, a type mismatch or NULL where none may be read back as `Corrupt`.
+pub(crate) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
     row: &'a Row,
     idx: usize,
 ) -> Result<T, StoreError> {

@@ -23,6 +23,13 @@
 //!   each due call to one caller per lease period. [`Store::purge_before`] runs on one node at a
 //!   time (`pg_try_advisory_lock`; a node finding it taken skips the run and reports nothing
 //!   removed).
+//! - **Callbacks (outbox).** With a [`PgOptions::planner`], the ingest transaction reads the
+//!   batch's apps' callback configurations (one statement, pipelined, never cached: any node may
+//!   change them) and stores the callbacks its new events cause in `callbacks`, in the same
+//!   transaction. The callbacks of one call to one URL are a line delivered one at a time; every
+//!   change to a line runs under its call's advisory lock, and [`Store::claim_callbacks`] leases
+//!   due heads to one owner at a time (`FOR UPDATE SKIP LOCKED`), so several nodes can deliver
+//!   from one outbox (see `outbox.rs`). Retention deletes a call's callbacks with it.
 //! - **Schema** is versioned and migrated at connect under an advisory lock (see `schema.rs`).
 //!
 //! The connection URL is never logged (it may carry a password).
@@ -30,6 +37,7 @@
 mod codec;
 mod counts;
 mod error;
+mod outbox;
 mod schema;
 mod writer;
 
@@ -42,8 +50,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use callrec_domain::stored::StoredCode as _;
 use callrec_domain::{
-    DueCall, Event, IngestItem, IngestOutcome, Participants, PurgeStats, Record, RecordPage,
-    RecordQuery, ResultFilter, Store, StoreError, Timeouts,
+    AttemptResult, CallbackConfig, CallbackPlanner, Delivery, DeliveryQuery, DueCall, Event,
+    Generation, IngestItem, IngestOutcome, OutboxStats, Participants, PurgeStats, Record,
+    RecordPage, RecordQuery, Redeliver, ResultFilter, Store, StoreError, Timeouts,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::{mpsc, oneshot};
@@ -67,7 +76,7 @@ const WRITE_QUEUE: usize = 4096;
 const PURGE_CHUNK: i64 = 5_000;
 
 /// How the store connects and behaves beyond the URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct PgOptions {
     /// Most connections in the pool (readers and writers together).
     pub pool_size: usize,
@@ -81,6 +90,10 @@ pub struct PgOptions {
     pub lease_ms: i64,
     /// How long to wait for a connection (and to establish one).
     pub connect_timeout: Duration,
+    /// Plans the callbacks of stored events (the server's planner); `None`: this store produces
+    /// no callbacks, whatever is configured. Every node writing to the database should have one
+    /// if any does.
+    pub planner: Option<Arc<dyn CallbackPlanner>>,
 }
 
 impl Default for PgOptions {
@@ -91,7 +104,21 @@ impl Default for PgOptions {
             schema: None,
             lease_ms: 30_000,
             connect_timeout: Duration::from_secs(5),
+            planner: None,
         }
+    }
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("pool_size", &self.pool_size)
+            .field("writers", &self.writers)
+            .field("schema", &self.schema)
+            .field("lease_ms", &self.lease_ms)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("planner", &self.planner.as_ref().map(|_| "…"))
+            .finish()
     }
 }
 
@@ -243,7 +270,7 @@ impl PgStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/db?…`), applies
     /// pending migrations, creates the partitions of the coming days, and starts the writers.
     /// `timeouts` decide when calls fall due for [`Store::due_calls`]; every node sharing the
-    /// database must use the same.
+    /// database must use the same. With [`PgOptions::planner`], ingest produces callbacks.
     ///
     /// Fails with `Unavailable` if the database cannot be reached, `Corrupt` if its schema is
     /// newer than this build, `Internal` for a malformed URL or options.
@@ -308,6 +335,7 @@ impl PgStore {
             counters: Counters::default(),
             slot_base: (random_node_id() & 0xffff) as i32,
             growth: writer::Growth::default(),
+            planner: options.planner,
         });
         let today = day_of_ms(system_now_ms());
         shared
@@ -384,7 +412,19 @@ impl PgStore {
         // and drop the detached table (locking nothing anyone else uses).
         let parts = Partitions::list(&*client).await?;
         let mut dropped_days = Vec::new();
+        let mut callbacks = !parts.is_empty() && outbox::any(client).await?;
         for p in parts.iter().filter(|p| p.day < cutoff_day) {
+            // First the day's callbacks, under their calls' locks (in chunks: a day may hold
+            // many); callbacks produced for the day's calls after this (events for calls this
+            // old, arriving during the purge) are left behind.
+            if callbacks && p.table == "calls" {
+                let n = outbox::delete_for_partition(client, &self.shared, &p.name, PURGE_CHUNK)
+                    .await?;
+                if n > 0 {
+                    tracing::info!(partition = %p.name, callbacks = n, "retention deleted callbacks");
+                }
+                callbacks = outbox::any(client).await?;
+            }
             if p.attached {
                 // The day's counts go in the same transaction as its calls.
                 let tx = client.transaction().await.map_err(map_err)?;
@@ -463,6 +503,8 @@ impl PgStore {
                            RETURNING sdkappid, call_id, start_s, ended, result, call_type), \
                          e AS (DELETE FROM events ev USING v WHERE ev.part_day = $1 \
                            AND ev.sdkappid = v.sdkappid AND ev.call_id = v.call_id RETURNING 1), \
+                         b AS (DELETE FROM callbacks cb USING v \
+                           WHERE cb.sdkappid = v.sdkappid AND cb.call_id = v.call_id), \
                          c AS (INSERT INTO call_counts \
                              (sdkappid, bucket, ended, result, call_type, slot, n) \
                            SELECT sdkappid, {}, ended, result, call_type, $5, -count(*) FROM v \
@@ -485,10 +527,6 @@ impl PgStore {
         }
         Ok(stats)
     }
-}
-
-fn not_yet() -> StoreError {
-    StoreError::Internal("callbacks are not implemented on PostgreSQL yet".into())
 }
 
 fn system_now_ms() -> i64 {
@@ -680,77 +718,105 @@ impl Store for PgStore {
         Ok(stats)
     }
 
-    // Callbacks: not yet on PostgreSQL.
     async fn callback_config(
         &self,
-        _sdkappid: u64,
-        _generation: callrec_domain::Generation,
-    ) -> Result<Option<callrec_domain::CallbackConfig>, StoreError> {
-        Err(not_yet())
+        sdkappid: u64,
+        generation: Generation,
+    ) -> Result<Option<CallbackConfig>, StoreError> {
+        let client = self.client().await?;
+        outbox::config(&client, app_to_sql(sdkappid), generation).await
     }
 
     async fn put_callback_config(
         &self,
-        _sdkappid: u64,
-        _config: callrec_domain::CallbackConfig,
-        _must_exist: bool,
+        sdkappid: u64,
+        config: CallbackConfig,
+        must_exist: bool,
     ) -> Result<bool, StoreError> {
-        Err(not_yet())
+        let client = self.client().await?;
+        outbox::put_config(
+            &client,
+            app_to_sql(sdkappid),
+            &config,
+            must_exist,
+            system_now_ms(),
+        )
+        .await
     }
 
     async fn delete_callback_config(
         &self,
-        _sdkappid: u64,
-        _generation: callrec_domain::Generation,
+        sdkappid: u64,
+        generation: Generation,
     ) -> Result<bool, StoreError> {
-        Err(not_yet())
+        let client = self.client().await?;
+        outbox::delete_config(&client, app_to_sql(sdkappid), generation).await
     }
 
     async fn claim_callbacks(
         &self,
-        _owner: &str,
-        _now_ms: i64,
-        _lease_ms: i64,
-        _limit: usize,
-    ) -> Result<Vec<callrec_domain::Delivery>, StoreError> {
-        Ok(Vec::new())
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let client = self.client().await?;
+        outbox::claim(&client, owner, now_ms, lease_ms, limit).await
     }
 
     async fn finish_callbacks(
         &self,
-        _owner: &str,
-        _results: Vec<callrec_domain::AttemptResult>,
+        owner: &str,
+        results: Vec<AttemptResult>,
     ) -> Result<(), StoreError> {
-        Err(not_yet())
+        if results.is_empty() {
+            return Ok(());
+        }
+        let mut client = self.client().await?;
+        outbox::finish(&mut client, &self.shared, owner, &results).await
     }
 
     async fn renew_leases(
         &self,
-        _owner: &str,
-        _seqs: &[i64],
-        _until_ms: Option<i64>,
+        owner: &str,
+        seqs: &[i64],
+        until_ms: Option<i64>,
     ) -> Result<(), StoreError> {
-        Ok(())
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        outbox::renew(&client, owner, seqs, until_ms).await
     }
 
-    async fn deliveries(
-        &self,
-        _query: &callrec_domain::DeliveryQuery,
-    ) -> Result<Vec<callrec_domain::Delivery>, StoreError> {
-        Err(not_yet())
+    async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
+        let client = self.client().await?;
+        outbox::list(&client, query).await
     }
 
     async fn redeliver(
         &self,
-        _sdkappid: u64,
-        _which: &callrec_domain::Redeliver,
-        _now_ms: i64,
+        sdkappid: u64,
+        which: &Redeliver,
+        now_ms: i64,
     ) -> Result<u64, StoreError> {
-        Err(not_yet())
+        let mut client = self.client().await?;
+        outbox::redeliver(
+            &mut client,
+            &self.shared,
+            app_to_sql(sdkappid),
+            which,
+            now_ms,
+        )
+        .await
     }
 
-    async fn outbox_stats(&self) -> Result<callrec_domain::OutboxStats, StoreError> {
-        Ok(callrec_domain::OutboxStats::default())
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        let client = self.client().await?;
+        outbox::stats(&client).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -113,6 +113,51 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 3: the start's roomIdType (1 numeric, 2 string; NULL when it gave none), for v4 records.
     "ALTER TABLE calls ADD COLUMN room_id_type SMALLINT;",
+    // 4: callbacks: each app's configuration per generation, and the outbox (see `outbox.rs`).
+    r#"
+    CREATE TABLE callback_configs (
+        sdkappid   BIGINT NOT NULL,
+        generation TEXT   NOT NULL,       -- v1 / v4
+        url        TEXT   NOT NULL,
+        commands   JSONB  NOT NULL,       -- array of command words
+        updated_ms BIGINT NOT NULL,
+        PRIMARY KEY (sdkappid, generation)
+    );
+
+    -- One row per produced callback; `seq` is production order. Not partitioned: a row lives
+    -- from its production to its call's retention, and retention deletes it with the call.
+    -- The callbacks of one call to one URL form a line: at most one of its pending rows (the
+    -- head) has a `next_attempt_ms`; the others wait with NULL and the head's end (delivered or
+    -- failed) gives the next one, in `seq` order, its turn. So the due index holds only
+    -- callbacks that may really be attempted. Every change to a line runs under its call's
+    -- advisory lock, like the call's events (see `writer.rs`).
+    CREATE TABLE callbacks (
+        seq             BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id              TEXT    NOT NULL UNIQUE,
+        sdkappid        BIGINT  NOT NULL,
+        call_id         TEXT    COLLATE "C" NOT NULL,
+        generation      TEXT    NOT NULL,
+        command         TEXT    NOT NULL,
+        url             TEXT    NOT NULL,
+        query           TEXT    NOT NULL,
+        body            TEXT    NOT NULL,
+        created_ms      BIGINT  NOT NULL,
+        status          TEXT    NOT NULL
+                        CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_attempt_ms BIGINT,
+        next_attempt_ms BIGINT,
+        last_error      TEXT,
+        lease_owner     TEXT,             -- node attempting it (claim_callbacks) …
+        lease_until_ms  BIGINT            -- … until then (in the callers' clock)
+    );
+    CREATE INDEX callbacks_due ON callbacks (next_attempt_ms)
+        WHERE status = 'pending' AND next_attempt_ms IS NOT NULL;
+    CREATE INDEX callbacks_by_call ON callbacks (sdkappid, call_id, seq);
+    CREATE INDEX callbacks_by_status ON callbacks (sdkappid, status, seq);
+    CREATE INDEX callbacks_by_app ON callbacks (sdkappid, seq);
+    CREATE INDEX callbacks_pending_age ON callbacks (created_ms) WHERE status = 'pending';
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -19,6 +19,18 @@
 //! `fold` of the stored set whatever the interleaving. Locks are released at commit. A batch
 //! takes at most [`MAX_BATCH_CALLS`] locks (more only if one report alone names more calls), to
 //! stay well inside PostgreSQL's lock table (`max_locks_per_transaction` × connections).
+//!
+//! **Callbacks (the outbox).** With a planner ([`crate::PgOptions::planner`]), the same
+//! transaction produces the callbacks its new events cause. Under the locks it reads the
+//! callback configurations of the batch's apps (one statement, pipelined with the call lookups;
+//! read in every transaction, never cached, since any node may change them) and, for the calls
+//! of configured apps, which of their callback lines have a pending callback (pipelined with the
+//! event loads). For each call that gained events, `changes_of_storing` of the call's stored
+//! events and the new ones (in the order offered) gives the changes, the planner the callbacks
+//! of each, and they are inserted in that order by one multi-row statement, each the head of
+//! its line (due at once) if the line had no pending callback. The call's lock keeps every
+//! other node's changes to its lines out meanwhile (see `outbox.rs`). A batch whose apps have
+//! no configuration costs the one pipelined read.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -27,7 +39,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use callrec_domain::stored::{CallRow as StoredRow, StoredCode as _, event_body};
-use callrec_domain::{Event, IngestItem, IngestOutcome, StoreError, Timeouts, fold_timed};
+use callrec_domain::{
+    CallbackConfig, CallbackPlanner, Cause, Event, IngestItem, IngestOutcome, StoreError, Timeouts,
+    changes_of_storing, fold_timed,
+};
 use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_postgres::types::ToSql;
@@ -35,6 +50,7 @@ use tokio_postgres::types::ToSql;
 use crate::codec::{EVENT_COLUMNS, app_from_sql, day_of_ms, event_from_row, fnv64};
 use crate::counts::{Deltas, SLOTS, UPSERT_SQL};
 use crate::error::{is_missing_partition, is_retryable, map_err, pool_err};
+use crate::outbox::{self, Produced};
 use crate::schema::{Partitions, partition_name};
 
 /// Most events one group-commit transaction takes (a single larger job still runs whole).
@@ -75,6 +91,8 @@ pub(crate) struct Shared {
     pub(crate) slot_base: i32,
     /// Rows added to each day's `calls` partition since this node last analyzed it.
     pub(crate) growth: Growth,
+    /// Plans the callbacks of stored events; `None`: this store produces none.
+    pub(crate) planner: Option<Arc<dyn CallbackPlanner>>,
 }
 
 /// Keeps the planner statistics of the `calls` partitions that are being filled current.
@@ -265,15 +283,15 @@ async fn ingest_all(
         .partitions
         .ensure(&shared.pool, days.iter().copied())
         .await?;
-    // Group the items by call; each offered event remembers its slot in the flattened batch.
-    let mut calls: BTreeMap<(i64, &str), Vec<(usize, &Event)>> = BTreeMap::new();
+    // Group the items by call; each offered item remembers its slot in the flattened batch.
+    let mut calls: BTreeMap<(i64, &str), Vec<(usize, &IngestItem)>> = BTreeMap::new();
     let mut slot = 0;
     for job in jobs {
         for item in job {
             calls
                 .entry((item.sdkappid as i64, item.event.call_id.as_str()))
                 .or_default()
-                .push((slot, &item.event));
+                .push((slot, item));
             slot += 1;
         }
     }
@@ -314,11 +332,12 @@ async fn ingest_all(
         .collect())
 }
 
-/// One call touched by a transaction and the events offered for it.
+/// One call touched by a transaction and the items offered for it (in the order offered, each
+/// with its slot in the batch).
 pub(crate) struct CallInput<'a> {
     pub(crate) app: i64,
     pub(crate) call_id: &'a str,
-    pub(crate) offered: Vec<(usize, &'a Event)>,
+    pub(crate) offered: Vec<(usize, &'a IngestItem)>,
 }
 
 /// Runs [`apply_calls`] in its own transaction and commits.
@@ -426,20 +445,37 @@ async fn apply_calls(
     )
     .await?;
 
-    // 2. Where each call lives now (one statement per app), then all its events (pipelined:
-    // one round trip each).
+    // 2. Where each call lives now (one statement per app) and, with a planner, the apps'
+    // callback configurations (one statement; read under the locks, never cached: another node
+    // may have changed them); then all the calls' events and, for the calls of apps with a
+    // configuration, which of their callback lines are busy. Pipelined: one round trip each.
     let mut by_app: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
     for c in inputs {
         by_app.entry(c.app).or_default().push(c.call_id);
     }
     let lookup = tx.prepare_cached(LOOKUP_SQL).await?;
     let lookup = &lookup;
-    let found = futures::future::try_join_all(
-        by_app
-            .iter()
-            .map(|(app, ids)| async move { tx.query(lookup, &[app, ids]).await }),
+    let configs_stmt = match shared.planner {
+        Some(_) => Some(tx.prepare_cached(outbox::CONFIGS_SQL).await?),
+        None => None,
+    };
+    let apps: Vec<i64> = by_app.keys().copied().collect();
+    let (found, config_rows) = futures::future::try_join(
+        futures::future::try_join_all(
+            by_app
+                .iter()
+                .map(|(app, ids)| async move { tx.query(lookup, &[app, ids]).await }),
+        ),
+        async {
+            match &configs_stmt {
+                Some(stmt) => tx.query(stmt, &[&apps]).await,
+                None => Ok(Vec::new()),
+            }
+        },
     )
     .await?;
+    let configs: HashMap<i64, Vec<CallbackConfig>> =
+        outbox::configs_from_rows(&config_rows).map_err(Fail::Store)?;
     let mut stored: HashMap<(i64, &str), Vec<Stored>> = HashMap::new();
     for ((app, _), rows) in by_app.iter().zip(&found) {
         for r in rows {
@@ -478,14 +514,38 @@ async fn apply_calls(
         ))
         .await?;
     let select_events = &select_events;
-    let loaded =
+    let (watched_apps, watched_calls): (Vec<i64>, Vec<&str>) = inputs
+        .iter()
+        .filter(|c| configs.contains_key(&c.app))
+        .map(|c| (c.app, c.call_id))
+        .unzip();
+    let busy_stmt = if watched_apps.is_empty() {
+        None
+    } else {
+        Some(tx.prepare_cached(outbox::BUSY_LINES_SQL).await?)
+    };
+    let (loaded, busy_rows) = futures::future::try_join(
         futures::future::try_join_all(inputs.iter().zip(&old_days).map(|(c, day)| async move {
             match day {
                 Some(d) => tx.query(select_events, &[&c.app, &c.call_id, d]).await,
                 None => Ok(Vec::new()),
             }
-        }))
-        .await?;
+        })),
+        async {
+            match &busy_stmt {
+                Some(stmt) => tx.query(stmt, &[&watched_apps, &watched_calls]).await,
+                None => Ok(Vec::new()),
+            }
+        },
+    )
+    .await?;
+    // The lines with a pending callback; each callback produced below joins (or opens) one.
+    let mut produced = Produced::new(
+        busy_rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect(),
+    );
 
     // 3. Deduplicate, fold, and work out every row to write.
     let mut accepted_slots = Vec::new();
@@ -501,15 +561,32 @@ async fn apply_calls(
             .map_err(Fail::Store)?;
         let mut keys: HashSet<String> = events.iter().map(Event::dedupe_key).collect();
         let first_new = new_events.len();
-        for (slot, e) in &c.offered {
+        let stored_before = events.len();
+        let mut fresh: Vec<&IngestItem> = Vec::new();
+        for (slot, item) in &c.offered {
+            let e = &item.event;
             if keys.insert(e.dedupe_key()) {
                 accepted_slots.push(*slot);
                 new_events.push((c.app, c.call_id, e));
-                events.push((*e).clone());
+                events.push(e.clone());
+                fresh.push(item);
             }
         }
         if new_events.len() == first_new && !force_refold {
             continue;
+        }
+        if let (Some(planner), Some(configs)) = (&shared.planner, configs.get(&c.app))
+            && !fresh.is_empty()
+        {
+            produce(
+                &**planner,
+                configs,
+                c.app,
+                &events[..stored_before],
+                &fresh,
+                shared.timeouts,
+                &mut produced,
+            );
         }
         let Some(first_event_ms) = events.iter().map(|e| e.time_ms).min() else {
             continue;
@@ -593,6 +670,12 @@ async fn apply_calls(
     let insert_call = tx.prepare_cached(INSERT_CALL_SQL).await?;
     let update_call = tx.prepare_cached(UPDATE_CALL_SQL).await?;
     let upsert_counts = tx.prepare_cached(UPSERT_SQL).await?;
+    let insert_callbacks = if produced.is_empty() {
+        None
+    } else {
+        Some(tx.prepare_cached(outbox::INSERT_SQL).await?)
+    };
+    let callback_params = produced.params();
     let (ct_apps, ct_buckets, ct_ended, ct_results, ct_types, ct_n) = deltas.columns();
     let count_params: [&(dyn ToSql + Sync); 7] = [
         &ct_apps,
@@ -662,12 +745,40 @@ async fn apply_calls(
         };
         writes.push(Box::pin(tx.execute(stmt, p)));
     }
+    if let Some(stmt) = &insert_callbacks {
+        writes.push(Box::pin(tx.execute(stmt, &callback_params)));
+    }
     // Last: the hot count rows are locked only from here to the commit.
     if !ct_n.is_empty() {
         writes.push(Box::pin(tx.execute(&upsert_counts, &count_params)));
     }
     futures::future::try_join_all(writes).await?;
     Ok(accepted_slots)
+}
+
+/// Plans the callbacks of storing `fresh` (the call's newly accepted items, in the order
+/// offered) on top of `stored` (its events before this transaction) and adds them to
+/// `produced`, in order: for each change, the planner's callbacks for the item that caused it.
+fn produce(
+    planner: &dyn CallbackPlanner,
+    configs: &[CallbackConfig],
+    app: i64,
+    stored: &[Event],
+    fresh: &[&IngestItem],
+    timeouts: Timeouts,
+    produced: &mut Produced,
+) {
+    let sdkappid = app_from_sql(app);
+    let fresh_events: Vec<&Event> = fresh.iter().map(|i| &i.event).collect();
+    for (i, change) in changes_of_storing(sdkappid, stored, &fresh_events, timeouts) {
+        let cause = Cause {
+            client_ip: fresh[i].client_ip,
+            platform: fresh[i].event.platform.as_deref(),
+        };
+        for cb in planner.plan(sdkappid, configs, &change, cause) {
+            produced.push(app, cb);
+        }
+    }
 }
 
 /// Makes the stored `due_ms` values agree with `timeouts`: if the data was last written with

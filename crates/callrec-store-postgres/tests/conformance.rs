@@ -1,5 +1,6 @@
 //! The shared store conformance suite, run against [`PgStore`] in a fresh schema per check in
-//! the database named by `CALLREC_TEST_PG_URL`. Without that variable every check prints
+//! the database named by `CALLREC_TEST_PG_URL`, producing callbacks with the suite's planner.
+//! Without that variable every check prints
 //! `skipped: CALLREC_TEST_PG_URL not set (PostgreSQL tests skipped)` and passes.
 
 mod common;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 
 use callrec_domain::Timeouts;
 use callrec_store_postgres::PgStore;
+use callrec_store_tests::planner::planner;
 use callrec_store_tests::{Harness, store_conformance_tests};
 
 use common::TestSchema;
@@ -26,7 +28,7 @@ impl Harness for PgHarness {
     async fn create(timeouts: Timeouts) -> Self {
         let url = common::url().expect("skip_reason is checked first");
         let schema = TestSchema::new(&url).await;
-        let store = Arc::new(schema.store(timeouts).await);
+        let store = Arc::new(schema.store_with_planner(timeouts, planner()).await);
         PgHarness {
             store,
             timeouts,
@@ -39,7 +41,11 @@ impl Harness for PgHarness {
     }
 
     async fn reopen(&mut self) {
-        self.store = Arc::new(self.schema.store(self.timeouts).await);
+        self.store = Arc::new(
+            self.schema
+                .store_with_planner(self.timeouts, planner())
+                .await,
+        );
     }
 
     fn skip_reason() -> Option<String> {

@@ -1,7 +1,8 @@
 //! Behaviour specific to the PostgreSQL store: partition pruning, retention by whole
 //! partitions, several nodes (independent `PgStore`s = separate pools) writing the same calls
-//! and running the jobs at once, group commit, migrations. Each test uses its own schema in the
-//! database named by `CALLREC_TEST_PG_URL`, and is skipped (passes, saying so) without it.
+//! and running the jobs at once (time-outs and callback delivery), group commit, migrations.
+//! Each test uses its own schema in the database named by `CALLREC_TEST_PG_URL`, and is skipped
+//! (passes, saying so) without it.
 
 mod common;
 
@@ -525,7 +526,7 @@ async fn migrations_run_once_when_nodes_start_together_and_again_is_a_no_op() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     for s in stores.iter().chain([&again]) {
         s.close().await.unwrap();
     }
@@ -712,5 +713,289 @@ async fn filter_totals_from_maintained_counts_equal_direct_counts_through_change
     compare(&mut rng).await;
     let whole = query(lo, lo + span);
     assert!(store.filter_records(&whole).await.unwrap().total > 0);
+    store.close().await.unwrap();
+}
+
+// ---- Callbacks on several nodes -------------------------------------------------------------
+
+fn every_change(url: &str) -> callrec_domain::CallbackConfig {
+    callrec_domain::CallbackConfig {
+        generation: callrec_domain::Generation::V1,
+        url: url.to_owned(),
+        commands: vec!["*".to_owned()],
+    }
+}
+
+/// Two nodes (one planner between them, so the test planner's ids stay unique).
+async fn two_callback_nodes(schema: &TestSchema) -> [Arc<PgStore>; 2] {
+    let planner = callrec_store_tests::planner::planner();
+    [
+        Arc::new(
+            schema
+                .store_with_planner(LONG_TIMEOUTS, Arc::clone(&planner))
+                .await,
+        ),
+        Arc::new(schema.store_with_planner(LONG_TIMEOUTS, planner).await),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_claiming_at_once_never_hold_the_same_callback() {
+    let Some(url) = common::url_or_skip() else {
+        return;
+    };
+    let schema = TestSchema::new(&url).await;
+    let nodes = two_callback_nodes(&schema).await;
+    let config = callrec_domain::CallbackConfig {
+        commands: vec!["start".to_owned()],
+        ..every_change("http://a.example/")
+    };
+    nodes[0]
+        .put_callback_config(APP, config, false)
+        .await
+        .unwrap();
+    // 200 calls, each one start: 200 heads, produced through both nodes.
+    for c in 0..200 {
+        let e = start(&format!("k{c}"), "alice", &["bob"], T0 + c as i64);
+        nodes[c % 2].ingest(items(APP, &[e])).await.unwrap();
+    }
+    assert_eq!(nodes[1].outbox_stats().await.unwrap().pending, 200);
+    let now = callrec_store_tests::planner::now_ms() + 1;
+    let claims: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let n = Arc::clone(n);
+            tokio::spawn(async move {
+                let owner = format!("node-{i}");
+                let mut mine = Vec::new();
+                loop {
+                    let got = n.claim_callbacks(&owner, now, 600_000, 7).await.unwrap();
+                    if got.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(got.into_iter().map(|d| d.seq));
+                }
+            })
+        })
+        .collect();
+    let mut held = Vec::new();
+    for h in claims {
+        held.push(h.await.unwrap());
+    }
+    eprintln!(
+        "callbacks claimed per node: {:?}",
+        held.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    let a: HashSet<i64> = held[0].iter().copied().collect();
+    let b: HashSet<i64> = held[1].iter().copied().collect();
+    assert_eq!(a.len(), held[0].len(), "a node was handed a callback twice");
+    assert_eq!(b.len(), held[1].len(), "a node was handed a callback twice");
+    assert!(
+        a.is_disjoint(&b),
+        "both nodes hold {:?}",
+        a.intersection(&b)
+    );
+    assert_eq!(a.len() + b.len(), 200);
+    // While the leases run, nobody gets them again; each node finishes its own, and a node's
+    // result for the other's callback is ignored.
+    assert!(
+        nodes[0]
+            .claim_callbacks("node-2", now + 1_000, 600_000, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let delivered = |seqs: &[i64]| {
+        seqs.iter()
+            .map(|s| callrec_domain::AttemptResult {
+                seq: *s,
+                attempted_ms: now,
+                next: callrec_domain::AfterAttempt::Delivered,
+                error: None,
+            })
+            .collect::<Vec<_>>()
+    };
+    nodes[0]
+        .finish_callbacks("node-0", delivered(&held[1]))
+        .await
+        .unwrap();
+    assert_eq!(nodes[0].outbox_stats().await.unwrap().pending, 200);
+    for (i, n) in nodes.iter().enumerate() {
+        n.finish_callbacks(&format!("node-{i}"), delivered(&held[i]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(nodes[0].outbox_stats().await.unwrap().pending, 0);
+    for n in &nodes {
+        n.close().await.unwrap();
+    }
+}
+
+/// A claimed callback: its line (call, URL) and sequence number.
+type Claimed = ((String, String), i64);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lines_stay_in_order_while_nodes_produce_and_deliver_at_once() {
+    let Some(url) = common::url_or_skip() else {
+        return;
+    };
+    let schema = TestSchema::new(&url).await;
+    let nodes = two_callback_nodes(&schema).await;
+    for u in ["http://a.example/", "http://b.example/"] {
+        let mut config = every_change(u);
+        if u.contains('b') {
+            config.generation = callrec_domain::Generation::V4;
+        }
+        nodes[0]
+            .put_callback_config(APP, config, false)
+            .await
+            .unwrap();
+    }
+    // Group calls reported event by event through random nodes, while both nodes deliver.
+    let calls = 30;
+    let mut all: Vec<Event> = (0..calls)
+        .flat_map(|c| callrec_store_tests::fixtures::group_call(&format!("g{c}"), T0 + c as i64))
+        .collect();
+    let mut rng = Rng::new(99);
+    rng.shuffle(&mut all);
+    let producing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // Every claim, in claim order.
+    let log: Arc<std::sync::Mutex<Vec<Claimed>>> = Arc::default();
+    let dispatchers: Vec<_> =
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let (n, producing, log) = (Arc::clone(n), Arc::clone(&producing), Arc::clone(&log));
+                tokio::spawn(async move {
+                    let owner = format!("node-{i}");
+                    loop {
+                        let done = !producing.load(std::sync::atomic::Ordering::SeqCst);
+                        let now = callrec_store_tests::planner::now_ms();
+                        let got = n.claim_callbacks(&owner, now, 600_000, 5).await.unwrap();
+                        if got.is_empty() {
+                            if done {
+                                return;
+                            }
+                            tokio::task::yield_now().await;
+                            continue;
+                        }
+                        log.lock().unwrap().extend(got.iter().map(|d| {
+                            ((d.callback.call_id.clone(), d.callback.url.clone()), d.seq)
+                        }));
+                        let results = got
+                            .iter()
+                            .map(|d| callrec_domain::AttemptResult {
+                                seq: d.seq,
+                                attempted_ms: now,
+                                next: callrec_domain::AfterAttempt::Delivered,
+                                error: None,
+                            })
+                            .collect();
+                        n.finish_callbacks(&owner, results).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+    let mut rest = &all[..];
+    while !rest.is_empty() {
+        let k = 1 + rng.below(3.min(rest.len()));
+        let (batch, tail) = rest.split_at(k);
+        rest = tail;
+        nodes[rng.below(2)].ingest(items(APP, batch)).await.unwrap();
+    }
+    producing.store(false, std::sync::atomic::Ordering::SeqCst);
+    for d in dispatchers {
+        d.await.unwrap();
+    }
+    let all_deliveries = nodes[0]
+        .deliveries(&callrec_domain::DeliveryQuery {
+            sdkappid: APP,
+            status: None,
+            call_id: None,
+            limit: 100_000,
+            before_seq: None,
+        })
+        .await
+        .unwrap();
+    eprintln!(
+        "{} callbacks delivered by two nodes while produced",
+        all_deliveries.len()
+    );
+    assert!(all_deliveries.len() > 100, "{}", all_deliveries.len());
+    for d in &all_deliveries {
+        assert_eq!(
+            (d.status, d.attempts),
+            (callrec_domain::DeliveryStatus::Delivered, 1),
+            "{d:?}"
+        );
+    }
+    let log = std::mem::take(&mut *log.lock().unwrap());
+    assert_eq!(
+        log.len(),
+        all_deliveries.len(),
+        "each delivered exactly once"
+    );
+    let mut last: BTreeMap<&(String, String), i64> = BTreeMap::new();
+    for (line, seq) in log.iter() {
+        if let Some(prev) = last.insert(line, *seq) {
+            assert!(prev < *seq, "line {line:?}: {seq} after {prev}");
+        }
+    }
+    for n in &nodes {
+        n.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_deletes_the_callbacks_of_dropped_days_and_of_the_cutoff_day() {
+    let Some(url) = common::url_or_skip() else {
+        return;
+    };
+    let schema = TestSchema::new(&url).await;
+    let store = schema
+        .store_with_planner(LONG_TIMEOUTS, callrec_store_tests::planner::planner())
+        .await;
+    store
+        .put_callback_config(APP, every_change("http://a.example/"), false)
+        .await
+        .unwrap();
+    let cutoff = DAY0 + 2 * DAY + 3_600_000;
+    for (call, t) in [
+        ("d0", DAY0 + 1000),
+        ("d1", DAY0 + DAY + 5),
+        ("d2-old", cutoff - 10_000),
+        ("d2-new", cutoff + 10),
+        ("d3", DAY0 + 3 * DAY),
+    ] {
+        store
+            .ingest(items(APP, &single_call_ending(call, t, "reject")))
+            .await
+            .unwrap();
+    }
+    let calls_left = async || {
+        let mut calls: Vec<String> = store
+            .deliveries(&callrec_domain::DeliveryQuery {
+                sdkappid: APP,
+                status: None,
+                call_id: None,
+                limit: 1000,
+                before_seq: None,
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.callback.call_id)
+            .collect();
+        calls.sort();
+        calls.dedup();
+        calls
+    };
+    assert_eq!(calls_left().await.len(), 5);
+    let stats = store.purge_before(cutoff).await.unwrap();
+    assert_eq!(stats.calls, 3);
+    assert_eq!(calls_left().await, ["d2-new", "d3"]);
+    assert_eq!(store.outbox_stats().await.unwrap().pending, 4);
     store.close().await.unwrap();
 }

@@ -305,7 +305,7 @@ fn promote(
         return Ok(());
     }
     conn.prepare_cached(
-        "UPDATE callbacks SET next_attempt_ms = ?4 WHERE seq = (SELECT seq FROM callbacks \
+        "UPDATE callbacks SET next_attempt_ms = MIN(?4, created_ms) WHERE seq = (SELECT seq FROM callbacks \
          WHERE sdkappid = ?1 AND call_id = ?2 AND url = ?3 AND status = 'pending' \
          ORDER BY seq LIMIT 1)",
     )

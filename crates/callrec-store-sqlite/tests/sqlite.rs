@@ -142,7 +142,7 @@ async fn reopening_a_current_database_applies_no_migration_and_keeps_its_version
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
 
 #[tokio::test]
@@ -489,10 +489,12 @@ async fn migration_2_backfills_call_counts_from_existing_calls() {
     store.close().await.unwrap();
     drop(store);
     // Make it a version-1 database again: no counts table (the triggers of version 2 are
-    // already gone in version 3) and no room_id_type column (version 4).
+    // already gone in version 3), no room_id_type column (version 4), no callback tables
+    // (version 5).
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP TABLE call_counts; ALTER TABLE calls DROP COLUMN room_id_type; \
+         DROP TABLE callbacks; DROP TABLE callback_configs; DELETE FROM sqlite_sequence; \
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -515,7 +517,7 @@ async fn migration_2_backfills_call_counts_from_existing_calls() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     store.close().await.unwrap();
 }
 

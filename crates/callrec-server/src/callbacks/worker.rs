@@ -341,7 +341,7 @@ impl Deliverer {
                 .header("webhook-signature", signature);
         }
         let exchange = async {
-            let response = request.send().await.map_err(describe)?;
+            let response = request.send().await.map_err(|e| describe(&e))?;
             let status = response.status();
             let answer = read_capped(response).await?;
             judge(status, &answer)
@@ -356,7 +356,7 @@ impl Deliverer {
 /// Reads at most [`MAX_ANSWER`] bytes of the answer; a longer one fails the attempt.
 async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(describe)? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
         if body.len() + chunk.len() > MAX_ANSWER {
             return Err(format!("answer larger than {} KiB", MAX_ANSWER / 1024));
         }
@@ -383,7 +383,7 @@ fn judge(status: reqwest::StatusCode, answer: &[u8]) -> Result<(), String> {
 }
 
 /// A short readable reason for a transport error.
-fn describe(e: reqwest::Error) -> String {
+fn describe(e: &reqwest::Error) -> String {
     use std::error::Error as _;
     let mut source = e.source();
     while let Some(s) = source {

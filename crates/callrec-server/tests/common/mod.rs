@@ -13,6 +13,8 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod receiver;
+
 /// The test app's SDKAppID.
 pub const SDKAPPID: u64 = 1_400_000_001;
 /// Its secret key.
@@ -53,6 +55,10 @@ pub struct TestConfig {
     pub extra_rate_limits: String,
     /// Raw TOML appended at the end; must start with its own table header (e.g. `[[apps]]`).
     pub extra: String,
+    /// More `key = value` lines for the test app's `[[apps]]` table (callback secrets, say).
+    pub app_extra: String,
+    /// The body of the `[callbacks]` table (`key = value` lines).
+    pub callbacks: String,
     /// The server's clock.
     pub clock: Arc<dyn Clock>,
 }
@@ -66,6 +72,8 @@ impl Default for TestConfig {
             timeouts_secs: (60, 43_200),
             extra_rate_limits: String::new(),
             extra: String::new(),
+            app_extra: String::new(),
+            callbacks: String::new(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -86,11 +94,15 @@ days = {days}
 ring_timeout_secs = {ring}
 max_idle_secs = {idle}
 
+[callbacks]
+{callbacks}
+
 [[apps]]
 sdkappid = {SDKAPPID}
 secret_key = "{KEY}"
 admins = ["{ADMIN}"]
 group_call_package = {gcp}
+{app_extra}
 [apps.rate_limits]
 get_record_by_callId = {get}
 get_records_by_filter = {filter}
@@ -104,6 +116,8 @@ report_events = {report}
             gcp = self.group_call_package,
             extra_rates = self.extra_rate_limits,
             extra = self.extra,
+            callbacks = self.callbacks,
+            app_extra = self.app_extra,
         )
     }
 }

@@ -6,9 +6,10 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use callrec_domain::Timeouts;
+use callrec_domain::{CallbackPlanner, Timeouts};
 use callrec_store_postgres::{PgOptions, PgStore};
 
 /// The variable naming the test database.
@@ -68,6 +69,21 @@ impl TestSchema {
     /// A store (a "node") on this schema.
     pub async fn store(&self, timeouts: Timeouts) -> PgStore {
         PgStore::connect_with(&self.url, timeouts, self.options())
+            .await
+            .expect("connect to the test database")
+    }
+
+    /// A store (a "node") on this schema that produces callbacks with `planner`.
+    pub async fn store_with_planner(
+        &self,
+        timeouts: Timeouts,
+        planner: Arc<dyn CallbackPlanner>,
+    ) -> PgStore {
+        let options = PgOptions {
+            planner: Some(planner),
+            ..self.options()
+        };
+        PgStore::connect_with(&self.url, timeouts, options)
             .await
             .expect("connect to the test database")
     }
