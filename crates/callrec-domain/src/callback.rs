@@ -163,6 +163,9 @@ pub struct Delivery {
     pub next_attempt_ms: Option<i64>,
     /// Why the last attempt failed, short and readable.
     pub last_error: Option<String>,
+    /// When its current schedule began (its production, or its last redelivery), Unix ms: the
+    /// give-up age counts from here.
+    pub schedule_ms: i64,
 }
 
 /// What one attempt came to, for [`crate::Store::finish_callbacks`].

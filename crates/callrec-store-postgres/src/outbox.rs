@@ -36,7 +36,8 @@ use crate::writer::{MAX_BATCH_CALLS, Shared};
 
 /// Columns [`delivery_from_row`] reads, in order.
 const DELIVERY_COLUMNS: &str = "seq, sdkappid, id, generation, command, call_id, url, query, \
-     body, created_ms, status, attempts, last_attempt_ms, next_attempt_ms, last_error";
+     body, created_ms, status, attempts, last_attempt_ms, next_attempt_ms, last_error, \
+     COALESCE(schedule_ms, created_ms)";
 
 /// Rebuilds a [`Delivery`] from a row selected with [`DELIVERY_COLUMNS`].
 fn delivery_from_row(r: &Row) -> Result<Delivery, StoreError> {
@@ -71,6 +72,7 @@ fn delivery_from_row(r: &Row) -> Result<Delivery, StoreError> {
         last_attempt_ms: get(r, 12)?,
         next_attempt_ms: get(r, 13)?,
         last_error: get(r, 14)?,
+        schedule_ms: get(r, 15)?,
     })
 }
 
@@ -581,9 +583,9 @@ pub(crate) async fn redeliver(
         if !reset.is_empty() {
             tx.execute(
                 "UPDATE callbacks SET status = 'pending', attempts = 0, next_attempt_ms = NULL, \
-                 last_error = NULL, lease_owner = NULL, lease_until_ms = NULL \
+                 last_error = NULL, lease_owner = NULL, lease_until_ms = NULL, schedule_ms = $2 \
                  WHERE seq = ANY($1::int8[])",
-                &[&reset],
+                &[&reset, &now_ms],
             )
             .await
             .map_err(map_err)?;

@@ -149,6 +149,7 @@ const MIGRATIONS: &[&str] = &[
         next_attempt_ms BIGINT,
         last_error      TEXT,
         lease_owner     TEXT,             -- node attempting it (claim_callbacks) …
+        schedule_ms     BIGINT,             -- a redelivery's time (NULL: created_ms)
         lease_until_ms  BIGINT            -- … until then (in the callers' clock)
     );
     CREATE INDEX callbacks_due ON callbacks (next_attempt_ms)

@@ -19,7 +19,8 @@ use crate::error::{corrupt, map_err};
 const PENDING: &str = "pending";
 
 const DELIVERY_COLUMNS: &str = "seq, sdkappid, id, generation, command, call_id, url, query, \
-     body, created_ms, status, attempts, last_attempt_ms, next_attempt_ms, last_error";
+     body, created_ms, status, attempts, last_attempt_ms, next_attempt_ms, last_error, \
+     COALESCE(schedule_ms, created_ms)";
 
 fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Delivery, StoreError>> {
     let generation: String = r.get(3)?;
@@ -51,6 +52,7 @@ fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Delivery, StoreErro
         last_attempt_ms: r.get(12)?,
         next_attempt_ms: r.get(13)?,
         last_error: r.get(14)?,
+        schedule_ms: r.get(15)?,
     }))
 }
 
@@ -390,7 +392,8 @@ pub(crate) fn redeliver(
     let mut reset = conn
         .prepare_cached(
             "UPDATE callbacks SET status = 'pending', attempts = 0, next_attempt_ms = NULL, \
-             last_error = NULL, lease_owner = NULL, lease_until_ms = NULL WHERE seq = ?1",
+             last_error = NULL, lease_owner = NULL, lease_until_ms = NULL, schedule_ms = ?2 \
+             WHERE seq = ?1",
         )
         .map_err(map_err)?;
     let mut n = 0;
@@ -400,7 +403,7 @@ pub(crate) fn redeliver(
             n += 1;
             continue;
         }
-        reset.execute([seq]).map_err(map_err)?;
+        reset.execute(params![seq, now_ms]).map_err(map_err)?;
         promote(conn, app, call_id, url, now_ms)?;
         n += 1;
     }

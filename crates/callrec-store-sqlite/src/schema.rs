@@ -117,6 +117,7 @@ const MIGRATIONS: &[&str] = &[
         next_attempt_ms INTEGER,
         last_error      TEXT,
         lease_owner     TEXT,
+        schedule_ms     INTEGER,             -- a redelivery's time (NULL: created_ms)
         lease_until_ms  INTEGER
     );
     CREATE INDEX callbacks_due ON callbacks (next_attempt_ms)

@@ -1448,6 +1448,15 @@ pub async fn leases_expire_and_only_their_owner_finishes<H: Harness>() {
     assert_eq!(mine.attempts, 1);
 }
 
+fn claimed_created(claimed: &[Delivery], id: &str) -> i64 {
+    let d = claimed.iter().find(|d| d.callback.id == id).unwrap();
+    assert_eq!(
+        d.schedule_ms, d.callback.created_ms,
+        "a first schedule starts at production"
+    );
+    d.callback.created_ms
+}
+
 /// Redelivery makes delivered or failed callbacks pending again, due now, with no attempts and
 /// their ids, by id or every failed one since a time; unknown ids and other apps' are ignored.
 pub async fn redeliver_makes_callbacks_pending_again_with_their_ids<H: Harness>() {
@@ -1520,6 +1529,12 @@ pub async fn redeliver_makes_callbacks_pending_again_with_their_ids<H: Harness>(
     assert_eq!(again[0].callback.id, id_of("c0"));
     assert_eq!(again[0].attempts, 0);
     assert_eq!(again[0].last_error, None);
+    // A fresh schedule: the give-up age counts from the redelivery.
+    assert_eq!(again[0].schedule_ms, now + 2);
+    assert_eq!(
+        again[0].callback.created_ms,
+        claimed_created(&claimed, &again[0].callback.id)
+    );
     // Every failed one since a time: c1 and c2 (not the other app's).
     let n = store
         .redeliver(APP, &Redeliver::FailedSince(0), now + 3)

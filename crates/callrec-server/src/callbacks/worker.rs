@@ -196,7 +196,7 @@ impl Deliverer {
             let (next, error) = match outcome {
                 Ok(()) => (AfterAttempt::Delivered, None),
                 Err(why) => {
-                    let since = d.callback.created_ms;
+                    let since = d.schedule_ms;
                     (
                         after_failure(&me.config.callbacks, d.attempts, since, now),
                         Some(why),
