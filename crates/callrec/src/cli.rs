@@ -28,6 +28,8 @@ pub enum Command {
     Records(RecordsArgs),
     /// Report realistic synthetic calls to a running server.
     Simulate(SimulateArgs),
+    /// Callbacks: list deliveries, redeliver, or receive them locally.
+    Callbacks(CallbacksArgs),
     /// Print an example config or check one.
     Config(ConfigArgs),
 }
@@ -227,6 +229,86 @@ impl TypeArg {
             TypeArg::Group => "MultiCall",
         }
     }
+}
+
+/// `callrec callbacks`.
+#[derive(Debug, Args)]
+pub struct CallbacksArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: CallbacksAction,
+}
+
+/// `callrec callbacks deliveries|redeliver|listen`.
+#[derive(Debug, Subcommand)]
+pub enum CallbacksAction {
+    /// List produced callbacks with their delivery state, newest first.
+    Deliveries(DeliveriesArgs),
+    /// Make callbacks pending again (same ids, a fresh retry schedule).
+    Redeliver(RedeliverArgs),
+    /// Receive callbacks locally: print each one, verify its signature, answer success.
+    Listen(ListenArgs),
+}
+
+/// `callrec callbacks deliveries`.
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    /// Only this status.
+    #[arg(long, value_parser = ["pending", "delivered", "failed"])]
+    pub status: Option<String>,
+    /// Only this call.
+    #[arg(long = "call")]
+    pub call_id: Option<String>,
+    /// How many (1-1000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+    /// Print the API's data as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Connection settings.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `callrec callbacks redeliver`.
+#[derive(Debug, Args)]
+pub struct RedeliverArgs {
+    /// Callback ids (the `webhook-id`s `deliveries` lists).
+    #[arg(required_unless_present = "failed", conflicts_with = "failed")]
+    pub ids: Vec<String>,
+    /// Every failed callback instead (produced since --since).
+    #[arg(long)]
+    pub failed: bool,
+    /// With --failed: only those produced since T (default: the whole retention window).
+    #[arg(long, requires = "failed", allow_hyphen_values = true)]
+    pub since: Option<String>,
+    /// Connection settings.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// Which generation's configuration `listen --configure` sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerationArg {
+    V1,
+    V4,
+}
+
+/// `callrec callbacks listen`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "With --configure, the app's callback configuration of that generation points at this receiver with every command while it runs; on Ctrl-C the previous configuration is put back (or removed if there was none)."
+)]
+pub struct ListenArgs {
+    /// Port to listen on (127.0.0.1).
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    /// Point the app's configuration of this generation at this receiver.
+    #[arg(long, value_enum)]
+    pub configure: Option<GenerationArg>,
+    /// Connection settings (the config also gives the app's callback_secret and token).
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// `callrec simulate`.

@@ -2,9 +2,11 @@
 //! thin shell (parse arguments, set up logging, call [`run`]).
 //!
 //! Commands: `serve` (the server, writing a starter config when none exists), `usersig` (sign a
-//! TLSSigAPIv2 UserSig), `records` (a client of the record APIs), `simulate` (report synthetic calls)
-//! and `config` (print an example, check a file).
+//! TLSSigAPIv2 UserSig), `records` (a client of the record APIs), `simulate` (report synthetic calls),
+//! `callbacks` (deliveries, redelivery, a local receiver) and `config` (print an example, check a
+//! file).
 
+pub mod callbacks;
 pub mod cli;
 pub mod client;
 pub mod config_cmd;
@@ -29,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Usersig(args) => usersig::run(&args),
         Command::Records(args) => records::run(&args).await,
         Command::Simulate(args) => report::run(&args).await,
+        Command::Callbacks(args) => callbacks::run(&args).await,
         Command::Config(args) => config_cmd::run(&args),
     }
 }
