@@ -167,3 +167,119 @@ async fn acknowledged_reports_survive_sigkill() {
     );
     assert!(server.terminate().success());
 }
+
+/// Callbacks produced while the receiver is down survive a SIGKILL of the server: after both
+/// come back, every one arrives (at least once) with its original id, signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pending_callbacks_survive_sigkill_and_arrive_with_their_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    // Quick retries, so the test does not wait long after the restart.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace(
+        "retry_delays_secs = [0, 1, 1, 2, 3, 5]",
+        "retry_delays_secs = [0, 1]",
+    );
+    std::fs::write(&config, &text).unwrap();
+    let secret = text
+        .lines()
+        .find_map(|l| l.strip_prefix("callback_secret = \""))
+        .and_then(|l| l.split('"').next())
+        .unwrap()
+        .to_owned();
+    // A port nobody listens on yet: the receiver is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Server::start(&config, &[]);
+    let http = client(dir.path());
+    let address = format!("http://127.0.0.1:{port}/hook");
+    call(
+        &http,
+        &server.url,
+        "callback/set",
+        &json!({"address": address, "actions": ["caller_start_call", "callee_accept_call", "normal_end"]}),
+    )
+    .await
+    .expect("callback configured");
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    for b in 0..10 {
+        let events: Vec<Value> = (0..10)
+            .flat_map(|i| call_events(&format!("k{b}-{i}"), now_ms))
+            .collect();
+        let data = call(
+            &http,
+            &server.url,
+            "events/report",
+            &json!({ "events": events }),
+        )
+        .await
+        .expect("report acknowledged");
+        assert_eq!(data["accepted"], 30);
+    }
+    // 100 calls × 3 callbacks, all pending (the receiver refuses connections).
+    let listed = call(
+        &http,
+        &server.url,
+        "callback/get_deliveries",
+        &json!({"limit": 1000}),
+    )
+    .await
+    .unwrap();
+    let ids: std::collections::BTreeSet<String> = listed["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 300);
+    assert!(
+        listed["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "pending"),
+        "{listed}"
+    );
+    server.kill9();
+
+    let (got, _, receiver) = common::start_receiver(port, Duration::ZERO).await;
+    let server = Server::start(&config, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen: std::collections::BTreeSet<String> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _, _)| id.clone())
+            .collect();
+        if ids.is_subset(&seen) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of 300 callbacks arrived after the restart",
+            ids.intersection(&seen).count()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let wh = standardwebhooks::Webhook::new(&secret).unwrap();
+    for (_, body, headers) in got.lock().unwrap().iter() {
+        wh.verify(body, headers)
+            .expect("signed with the app's secret");
+    }
+    eprintln!(
+        "300 callbacks produced before the kill, {} deliveries after it",
+        got.lock().unwrap().len()
+    );
+    assert!(server.terminate().success());
+    receiver.abort();
+}

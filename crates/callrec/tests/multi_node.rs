@@ -535,3 +535,136 @@ async fn three_nodes_share_one_postgres_and_one_redis() {
     }
     drop(db);
 }
+
+/// The ids a receiver got, with how often each.
+fn id_counts(got: &common::Received) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for (id, _, _) in got.lock().unwrap().iter() {
+        *out.entry(id.clone()).or_default() += 1;
+    }
+    out
+}
+
+/// Every callback id the app has produced, from a node's deliveries API.
+async fn produced_ids(node: &Node, app: u64) -> std::collections::BTreeSet<String> {
+    let env = node
+        .call(app, "callback/get_deliveries", &json!({"limit": 1000}))
+        .await;
+    assert_eq!(env["errorCode"], 0, "{env}");
+    env["data"]["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Reports `n` finished single calls named `<prefix><i>`, spreading the reports over `nodes`.
+async fn report_calls(nodes: &[Node], app: u64, prefix: &str, n: usize) {
+    let t = now_ms() - 60_000;
+    for i in 0..n {
+        let id = format!("{prefix}{i}");
+        let events = vec![
+            json!({"callId": id, "type": "start", "userId": "alice", "time": t, "callees": ["bob"], "mediaType": "audio"}),
+            ev(&id, "accept", "bob", t + 1000),
+            ev(&id, "hangup", "alice", t + 5000),
+        ];
+        let env = nodes[i % nodes.len()]
+            .call(app, "events/report", &json!({ "events": events }))
+            .await;
+        assert_eq!(env["data"]["accepted"], 3, "{env}");
+    }
+}
+
+/// Two nodes deliver one app's callbacks: in normal operation each exactly once; when one node
+/// is killed holding callbacks, the other takes them over (its leases run out within 20 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_deliver_every_callback_once_and_take_over_a_dead_nodes() {
+    let (Ok(pg_url), Ok(redis_url)) = (
+        std::env::var("CALLREC_TEST_PG_URL"),
+        std::env::var("CALLREC_TEST_REDIS_URL"),
+    ) else {
+        callrec_store_tests::print_skipped(
+            "CALLREC_TEST_PG_URL / CALLREC_TEST_REDIS_URL not set (multi-node callback test skipped)",
+        );
+        return;
+    };
+    let db = TempDatabase::create(&pg_url).await;
+    let open = 1_600_000_000 + u64::from(rand::random::<u32>() % 100_000_000);
+    let limited = open + 100_000_000;
+    let mut nodes: Vec<Node> = (0..2)
+        .map(|_| start_node(&db.url, &redis_url, open, limited))
+        .collect();
+
+    // Normal operation: every callback exactly once.
+    let (got, port, _fast) = common::start_receiver(0, Duration::ZERO).await;
+    let env = nodes[0]
+        .call(
+            open,
+            "callback/set",
+            &json!({"address": format!("http://127.0.0.1:{port}/"), "actions": ["caller_start_call", "callee_accept_call", "normal_end"]}),
+        )
+        .await;
+    assert_eq!(env["errorCode"], 0, "{env}");
+    report_calls(&nodes, open, "a", 100).await;
+    let ids = produced_ids(&nodes[1], open).await;
+    assert_eq!(ids.len(), 300);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while id_counts(&got).len() < 300 {
+        assert!(
+            Instant::now() < deadline,
+            "{} of 300 delivered",
+            id_counts(&got).len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let any duplicate show up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let counts = id_counts(&got);
+    assert_eq!(
+        counts
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        ids
+    );
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+
+    // A slow receiver: both nodes hold callbacks in flight when one is killed.
+    let (slow_got, slow_port, _slow) = common::start_receiver(0, Duration::from_millis(1500)).await;
+    let env = nodes[1]
+        .call(
+            open,
+            "callback/update",
+            &json!({"address": format!("http://127.0.0.1:{slow_port}/"), "actions": ["caller_start_call", "callee_accept_call", "normal_end"]}),
+        )
+        .await;
+    assert_eq!(env["errorCode"], 0, "{env}");
+    report_calls(&nodes, open, "b", 100).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let killed = nodes.remove(0);
+    killed.server.kill9();
+    let killed_at = Instant::now();
+    let all = produced_ids(&nodes[0], open).await;
+    let new_ids: std::collections::BTreeSet<String> = all.difference(&ids).cloned().collect();
+    assert_eq!(new_ids.len(), 300);
+    loop {
+        let seen: std::collections::BTreeSet<String> = id_counts(&slow_got).into_keys().collect();
+        if new_ids.is_subset(&seen) {
+            break;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(60),
+            "{} of 300 arrived since the kill",
+            new_ids.intersection(&seen).count()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "after the kill, every callback arrived within {:?} ({} deliveries for 300)",
+        killed_at.elapsed(),
+        slow_got.lock().unwrap().len()
+    );
+    drop(db);
+}

@@ -141,3 +141,37 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> std::process::ExitSta
 pub fn cert_path(dir: &Path) -> PathBuf {
     dir.join("data/tls/cert.pem")
 }
+
+/// What a [`start_receiver`] receiver got: (`webhook-id`, body, headers) per request.
+pub type Received = Arc<Mutex<Vec<(String, Vec<u8>, http::HeaderMap)>>>;
+
+/// A callback receiver on 127.0.0.1:`port` (0: any) that records each request and answers
+/// success after `delay`. Returns what it got, its port and its task.
+pub async fn start_receiver(
+    port: u16,
+    delay: Duration,
+) -> (Received, u16, tokio::task::JoinHandle<()>) {
+    let got: Received = Arc::default();
+    let sink = Arc::clone(&got);
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let sink = Arc::clone(&sink);
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            let id = parts.headers["webhook-id"].to_str().unwrap().to_owned();
+            sink.lock()
+                .unwrap()
+                .push((id, body.to_vec(), parts.headers));
+            tokio::time::sleep(delay).await;
+            r#"{"ErrorCode":0}"#
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (got, port, task)
+}
