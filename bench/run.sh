@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # callrec benchmark suite: one command, see BENCHMARKS.md.
 #
-#   bench/run.sh [p1|p2|p3|p4|all]        (default: all)
+#   bench/run.sh [p1|p2|p3|p4|p6|all]     (default: all)
 #
 # Knobs (environment):
 #   DURATION=30          seconds per measured run (P1 each side, P2, each P3 mix)
@@ -12,6 +12,8 @@
 #   WRK_THREADS=2        wrk threads
 #   SOAK=0               P4: seconds of combined P1+P2 load while sampling RSS (600 = 10 min)
 #   REUSE_DATA=1         reuse bench/work/main if it holds RECORDS calls loaded < 10 h ago
+#   P6_RATE=4000         P6: events/s offered while delivery throughput is measured
+#   P6_LAT_RATE=500      P6: events/s offered while first-attempt latency is measured
 #   SKIP_BUILD=0 SKIP_INSTALL=0 PORT=18443 NGINX_PORT=18444 WORK=bench/work
 #
 # Raw outputs go to bench/results/<timestamp>/; the summary table is printed at the end and kept
@@ -40,7 +42,7 @@ BIN=$ROOT/target/release/callrec
 BENCH=$ROOT/target/release/callrec-bench
 SUMMARY=$RESULTS/summary.md
 
-case "$PHASE" in p1|p2|p3|p4|all) ;; *) echo "usage: $0 [p1|p2|p3|p4|all]" >&2; exit 2 ;; esac
+case "$PHASE" in p1|p2|p3|p4|p6|all) ;; *) echo "usage: $0 [p1|p2|p3|p4|p6|all]" >&2; exit 2 ;; esac
 mkdir -p "$RESULTS" "$WORK"
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -348,6 +350,27 @@ p4() {
   done
 }
 
+# ---------------------------------------------------------------- P6
+P6_DIR=$WORK/p6
+p6() {
+  local rate=${P6_RATE:-4000} lat_rate=${P6_LAT_RATE:-500}
+  log "P6: callbacks to a local receiver (every v1 command; ${lat_rate} events/s for latency, ${rate} events/s for throughput, ${DURATION}s; fresh database)"
+  rm -rf "$P6_DIR"; write_config "$P6_DIR"
+  start_server "$P6_DIR" p6-server
+  local sig cert=$P6_DIR/data/tls/cert.pem f=$RESULTS/p6.json
+  sig=$(usersig "$P6_DIR")
+  start_rss "$SERVER_PID" "$RESULTS/p6-rss.txt"
+  "$BENCH" callbacks --url "https://127.0.0.1:$PORT" --usersig "$sig" --cacert "$cert" \
+    --duration "$DURATION" --latency-duration "$DURATION" --rate "$rate" --latency-rate "$lat_rate" | tee "$f"
+  stop_rss; stop_server
+  local base dps p99
+  base=$(jget "$f" baseline_rps); dps=$(jget "$f" delivered_in_window_per_s); p99=$(jget "$f" first_attempt_p99_ms)
+  row "| P6 | callbacks delivered/s with ingest running ($(jget "$f" throughput_events_per_s) events/s → $(jget "$f" produced_per_s) callbacks/s produced; drained $(jget "$f" drained_s_after_ingest) s after) | receiver direct $base req/s | $dps | $(py "print('%.2f' % ($dps/$base))")× | ≥ 5000/s | $(py "print('PASS' if $dps >= 5000 else 'FAIL')") |"
+  row "| P6 | first attempt after the acknowledgement p50 / p99 ($(jget "$f" first_attempt_samples) calls at $(jget "$f" latency_events_per_s) events/s; $(jget "$f" first_attempt_missing) missing) | – | $(jget "$f" first_attempt_p50_ms) / $p99 ms | – | p99 < 100 ms | $(py "print('PASS' if $p99 < 100 and $(jget "$f" first_attempt_missing) == 0 else 'FAIL')") |"
+  read -r mx first last n < <(rss_stats "$RESULTS/p6-rss.txt")
+  row "| P6 | RSS during P6: max ($n samples) | – | $mx MB | – | < 150 MB | $(py "print('PASS' if $mx < 150 else 'FAIL')") |"
+}
+
 # ---------------------------------------------------------------- main
 install_tools
 if [ "$SKIP_BUILD" != 1 ]; then
@@ -369,7 +392,8 @@ case "$PHASE" in
   p2) p2; p4 ;;
   p3) p3 ;;
   p4) [ "$SOAK" -gt 0 ] || SOAK=$DURATION; p4 ;;
-  all) p1; p2; p3; p4 ;;
+  p6) p6 ;;
+  all) p1; p2; p3; p4; p6 ;;
 esac
 echo
 cat "$SUMMARY"

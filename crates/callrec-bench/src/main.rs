@@ -7,9 +7,11 @@
 //!   of new events; counts what the server acknowledged.
 //! - `recheck`: re-posts a sample of acknowledged batches after a restart; every event must come
 //!   back as a duplicate (durability of acknowledged events).
+//! - `callbacks`: P6, callback delivery to a local receiver with a baseline (`bench/run.sh p6`).
 //! - `preload` / `query`: the store comparison (`bench/stores.sh`): report a fixed data set
 //!   through the API, then drive `get_record_by_callId` / `get_records_by_filter`.
 
+mod callbacks;
 mod load;
 mod report;
 mod stores;
@@ -36,6 +38,8 @@ enum Command {
     Preload(stores::PreloadArgs),
     /// Drive get_record_by_callId or get_records_by_filter (bench/stores.sh).
     Query(stores::QueryArgs),
+    /// P6: callback delivery to a local receiver, with a baseline.
+    Callbacks(callbacks::CallbacksArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,5 +50,6 @@ fn main() -> anyhow::Result<()> {
         Command::Recheck(args) => report::recheck(&args),
         Command::Preload(args) => stores::preload(&args),
         Command::Query(args) => stores::query(&args),
+        Command::Callbacks(args) => callbacks::run(&args),
     }
 }

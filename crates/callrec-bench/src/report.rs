@@ -91,7 +91,7 @@ pub(crate) fn client(t: &Target) -> anyhow::Result<reqwest::Client> {
     Ok(b.build()?)
 }
 
-fn report_url(t: &Target) -> String {
+pub(crate) fn report_url(t: &Target) -> String {
     format!(
         "{}/v1/events/report?sdkappid={}&identifier={}&usersig={}&random={}&contenttype=json",
         t.url.trim_end_matches('/'),
@@ -103,13 +103,14 @@ fn report_url(t: &Target) -> String {
 }
 
 /// One event of the pool as JSON text around its callId.
-struct Template {
+pub(crate) struct Template {
     call: usize,
     before: String,
     after: String,
+    is_start: bool,
 }
 
-fn pool(calls: usize) -> anyhow::Result<Vec<Template>> {
+pub(crate) fn pool(calls: usize) -> anyhow::Result<Vec<Template>> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)?
         .as_millis()
@@ -133,13 +134,32 @@ fn pool(calls: usize) -> anyhow::Result<Vec<Template>> {
                 call,
                 before: text[..at].to_owned(),
                 after: text[at + MARK.len()..].to_owned(),
+                is_start: e.kind == callrec_domain::EventType::Start,
             });
         }
     }
     Ok(out)
 }
 
-fn body(templates: &[Template], run: u32, batch_no: u64, batch: usize) -> String {
+/// The callIds of the calls whose `start` is in batch `batch_no` (see [`body`]).
+pub(crate) fn started_calls(
+    templates: &[Template],
+    run: u32,
+    batch_no: u64,
+    batch: usize,
+) -> Vec<String> {
+    let n = templates.len() as u64;
+    (0..batch as u64)
+        .filter_map(|k| {
+            let global = batch_no * batch as u64 + k;
+            let t = &templates[(global % n) as usize];
+            t.is_start
+                .then(|| format!("{run:08x}-{:08x}-{:012x}", global / n, t.call))
+        })
+        .collect()
+}
+
+pub(crate) fn body(templates: &[Template], run: u32, batch_no: u64, batch: usize) -> String {
     let mut s = String::with_capacity(batch * 180 + 16);
     s.push_str("{\"events\":[");
     let n = templates.len() as u64;

@@ -322,22 +322,48 @@ impl SqliteStore {
 
     /// Runs `f` on the writer thread inside a transaction, committed when `f` succeeds. With
     /// `configs_of`, the writer forgets its cached callback configurations of that app after.
-    async fn write_tx<T, F>(&self, configs_of: Option<i64>, f: F) -> Result<T, StoreError>
+    ///
+    /// `durable: false` commits without waiting for the disk (`synchronous = NORMAL` for this
+    /// transaction): for the outbox's bookkeeping (leases, attempt outcomes), where a crash may
+    /// lose the last few commits and that only means a callback is attempted once more. The next
+    /// durable commit (every ingest) syncs the log up to and including them.
+    async fn write_tx<T, F>(
+        &self,
+        configs_of: Option<i64>,
+        durable: bool,
+        f: F,
+    ) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.write(move |reply| {
             Job::Exec(Box::new(move |w: &mut Writer| {
-                let result = w
-                    .conn
-                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                    .map_err(map_err)
-                    .and_then(|tx| {
-                        let out = f(&tx)?;
-                        tx.commit().map_err(map_err)?;
-                        Ok(out)
-                    });
+                let relax = |conn: &Connection, level: &str| {
+                    conn.execute_batch(&format!("PRAGMA synchronous = {level}"))
+                        .map_err(map_err)
+                };
+                let result = (if durable {
+                    Ok(())
+                } else {
+                    relax(&w.conn, "NORMAL")
+                })
+                .and_then(|()| {
+                    w.conn
+                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                        .map_err(map_err)
+                })
+                .and_then(|tx| {
+                    let out = f(&tx)?;
+                    tx.commit().map_err(map_err)?;
+                    Ok(out)
+                });
+                let restored = if durable {
+                    Ok(())
+                } else {
+                    relax(&w.conn, "FULL")
+                };
+                let result = result.and_then(|out| restored.map(|()| out));
                 if let Some(app) = configs_of {
                     w.config_changed(app);
                 }
@@ -628,7 +654,7 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let app = app_to_sql(sdkappid);
         let now = now_ms();
-        self.write_tx(Some(app), move |conn| {
+        self.write_tx(Some(app), true, move |conn| {
             outbox::put_config(conn, app, &config, must_exist, now)
         })
         .await
@@ -640,7 +666,7 @@ impl Store for SqliteStore {
         generation: Generation,
     ) -> Result<bool, StoreError> {
         let app = app_to_sql(sdkappid);
-        self.write_tx(Some(app), move |conn| {
+        self.write_tx(Some(app), true, move |conn| {
             outbox::delete_config(conn, app, generation)
         })
         .await
@@ -654,7 +680,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let owner = owner.to_owned();
-        self.write_tx(None, move |conn| {
+        self.write_tx(None, false, move |conn| {
             outbox::claim(conn, &owner, now_ms, lease_ms, limit)
         })
         .await
@@ -669,8 +695,10 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let owner = owner.to_owned();
-        self.write_tx(None, move |conn| outbox::finish(conn, &owner, &results))
-            .await
+        self.write_tx(None, false, move |conn| {
+            outbox::finish(conn, &owner, &results)
+        })
+        .await
     }
 
     async fn renew_leases(
@@ -683,7 +711,7 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let (owner, seqs) = (owner.to_owned(), seqs.to_vec());
-        self.write_tx(None, move |conn| {
+        self.write_tx(None, false, move |conn| {
             outbox::renew(conn, &owner, &seqs, until_ms)
         })
         .await
@@ -701,7 +729,7 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> Result<u64, StoreError> {
         let (app, which) = (app_to_sql(sdkappid), which.clone());
-        self.write_tx(None, move |conn| {
+        self.write_tx(None, true, move |conn| {
             outbox::redeliver(conn, app, &which, now_ms)
         })
         .await

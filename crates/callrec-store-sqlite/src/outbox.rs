@@ -159,8 +159,8 @@ pub(crate) fn delete_config(
 /// Whether the line (app, call, url) has a pending callback.
 fn line_busy(conn: &Connection, app: i64, call_id: &str, url: &str) -> Result<bool, StoreError> {
     conn.prepare_cached(
-        "SELECT 1 FROM callbacks WHERE sdkappid = ?1 AND call_id = ?2 AND url = ?3 \
-         AND status = 'pending' LIMIT 1",
+        "SELECT 1 FROM callbacks INDEXED BY callbacks_by_call \
+         WHERE sdkappid = ?1 AND call_id = ?2 AND url = ?3 AND status = 'pending' LIMIT 1",
     )
     .map_err(map_err)?
     .query_row(params![app, call_id, url], |_| Ok(()))
@@ -295,7 +295,8 @@ fn promote(
 ) -> Result<(), StoreError> {
     let has_head: bool = conn
         .prepare_cached(
-            "SELECT 1 FROM callbacks WHERE sdkappid = ?1 AND call_id = ?2 AND url = ?3 \
+            "SELECT 1 FROM callbacks INDEXED BY callbacks_by_call \
+             WHERE sdkappid = ?1 AND call_id = ?2 AND url = ?3 \
              AND status = 'pending' AND next_attempt_ms IS NOT NULL LIMIT 1",
         )
         .map_err(map_err)?
@@ -307,7 +308,7 @@ fn promote(
         return Ok(());
     }
     conn.prepare_cached(
-        "UPDATE callbacks SET next_attempt_ms = MIN(?4, created_ms) WHERE seq = (SELECT seq FROM callbacks \
+        "UPDATE callbacks SET next_attempt_ms = MIN(?4, created_ms) WHERE seq = (SELECT seq FROM callbacks INDEXED BY callbacks_by_call \
          WHERE sdkappid = ?1 AND call_id = ?2 AND url = ?3 AND status = 'pending' \
          ORDER BY seq LIMIT 1)",
     )
@@ -435,7 +436,8 @@ pub(crate) fn list(conn: &Connection, q: &DeliveryQuery) -> Result<Vec<Delivery>
     match (&q.call_id, status) {
         (Some(call), _) => run(
             format!(
-                "SELECT {DELIVERY_COLUMNS} FROM callbacks WHERE sdkappid = ?1 AND call_id = ?2 \
+                "SELECT {DELIVERY_COLUMNS} FROM callbacks INDEXED BY callbacks_by_call \
+                 WHERE sdkappid = ?1 AND call_id = ?2 \
                  AND seq < ?3 AND (?4 IS NULL OR status = ?4) ORDER BY seq DESC LIMIT ?5"
             ),
             params![app, call, before, status, limit],

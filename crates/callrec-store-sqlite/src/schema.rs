@@ -122,7 +122,8 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX callbacks_due ON callbacks (next_attempt_ms)
         WHERE status = 'pending' AND next_attempt_ms IS NOT NULL;
-    CREATE INDEX callbacks_by_call ON callbacks (sdkappid, call_id, seq);
+    -- A call's callbacks, by line (the line queries name it: INDEXED BY).
+    CREATE INDEX callbacks_by_call ON callbacks (sdkappid, call_id, url, seq);
     CREATE INDEX callbacks_by_status ON callbacks (sdkappid, status, seq);
     CREATE INDEX callbacks_by_app ON callbacks (sdkappid, seq);
     CREATE INDEX callbacks_pending_age ON callbacks (created_ms) WHERE status = 'pending';
