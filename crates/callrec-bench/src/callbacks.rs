@@ -135,6 +135,9 @@ async fn baseline(port: u16, n: usize, duration: Duration) -> anyhow::Result<f64
     Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Acknowledged batches: when, and the callIds whose start each held.
+type Acks = Vec<(Instant, Vec<String>)>;
+
 /// Reports events at `rate`/s for `duration`: (batches acknowledged with the callIds started in
 /// each and when, events accepted).
 async fn ingest(
@@ -142,14 +145,14 @@ async fn ingest(
     connections: usize,
     rate: u64,
     duration: Duration,
-) -> anyhow::Result<(Vec<(Instant, Vec<String>)>, u64)> {
+) -> anyhow::Result<(Acks, u64)> {
     let templates = Arc::new(pool(2000)?);
     let url = Arc::new(report_url(target));
     let clients: Vec<reqwest::Client> = (0..connections)
         .map(|_| client(target))
         .collect::<anyhow::Result<_>>()?;
     let run: u32 = rand::random();
-    let acks: Arc<Mutex<Vec<(Instant, Vec<String>)>>> = Arc::default();
+    let acks: Arc<Mutex<Acks>> = Arc::default();
     let accepted = Arc::new(AtomicU64::new(0));
     let permits = Arc::new(tokio::sync::Semaphore::new(connections));
     let batches_per_s = (rate as f64 / 100.0).max(0.1);
