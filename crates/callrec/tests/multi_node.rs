@@ -666,5 +666,9 @@ async fn two_nodes_deliver_every_callback_once_and_take_over_a_dead_nodes() {
         killed_at.elapsed(),
         slow_got.lock().unwrap().len()
     );
+    // Stop the survivor before its database goes.
+    for node in nodes {
+        assert!(node.server.terminate().success());
+    }
     drop(db);
 }
