@@ -1303,3 +1303,49 @@ async fn private_addresses_are_refused_and_never_attempted() {
     assert_eq!(list[0]["lastError"], "address not allowed");
     assert!(rx.received().is_empty());
 }
+
+/// Shutting down waits for the attempts in flight and records their outcomes: nothing is left
+/// half-done (delivered but still pending, to be sent again).
+#[tokio::test]
+async fn graceful_shutdown_records_the_attempts_in_flight() {
+    let rx = Receiver::start(std::sync::Arc::new(|_, _: &Received| {
+        (200, String::new(), Duration::from_millis(800))
+    }))
+    .await;
+    let app = spawn_app().await;
+    set_v1(&app, &rx.url("/g"), &["caller_start_call"]).await;
+    for i in 0..5 {
+        app.report_all(&[start_event(
+            &format!("g{i}"),
+            "alice",
+            &["bob"],
+            app.clock.now_ms(),
+        )])
+        .await;
+    }
+    rx.wait_for(5, WAIT).await;
+    // All five attempts are in flight (the receiver answers after 0.8 s): stop now.
+    let dir = app.stop().await;
+    let app = spawn_app_in(dir, TestConfig::default()).await;
+    let list = deliveries(&app, &json!({})).await;
+    let list = list["deliveries"].as_array().unwrap();
+    assert_eq!(list.len(), 5);
+    assert!(
+        list.iter()
+            .all(|d| d["status"] == "delivered" && d["attempts"] == 1),
+        "{list:#?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.received().len(), 5, "nothing was sent twice");
+    // The metrics tell the same story.
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for series in [
+        "callrec_callbacks_pending 0",
+        "callrec_callbacks_oldest_pending_seconds",
+        "callrec_callback_delivery_seconds",
+        "callrec_callback_attempts",
+        "callrec_callbacks_produced",
+    ] {
+        assert!(text.contains(series), "{series} missing:\n{text}");
+    }
+}

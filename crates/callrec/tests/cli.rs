@@ -366,3 +366,153 @@ fn records_speak_v4_with_v4_json() {
     assert!(String::from_utf8_lossy(&missing.stderr).starts_with("error 101050: "));
     assert!(server.terminate().success());
 }
+
+/// As a new user would: `callbacks listen --configure v1` in one terminal, `simulate` in another;
+/// every callback arrives, verified; `deliveries` lists them; Ctrl-C puts the configuration back.
+#[test]
+fn callbacks_listen_receives_and_verifies_what_simulate_causes() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let server = Server::start(&config, &[]);
+    let cfg = config.to_str().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut listen = common::callrec()
+        .args([
+            "callbacks",
+            "listen",
+            "--configure",
+            "v1",
+            "--port",
+            &port.to_string(),
+        ])
+        .args(["--config", cfg, "--url", &server.url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let out = BufReader::new(listen.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let mut next = |within: Duration| -> Option<String> {
+        let line = rx.recv_timeout(within).ok()?;
+        lines.push(line.clone());
+        Some(line)
+    };
+    assert_eq!(
+        next(Duration::from_secs(20)).unwrap(),
+        format!("listening on http://127.0.0.1:{port}/callbacks")
+    );
+    assert!(
+        next(Duration::from_secs(20))
+            .unwrap()
+            .contains("now go here")
+    );
+
+    let sim = run_ok(&[
+        "simulate",
+        "--config",
+        cfg,
+        "--url",
+        &server.url,
+        "--calls",
+        "10",
+        "--seed",
+        "7",
+    ]);
+    assert!(sim.contains("calls 10"), "{sim}");
+    // Wait until the deliveries API shows nothing pending, then count the printed callbacks.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending = run_ok(&[
+            "callbacks",
+            "deliveries",
+            "--config",
+            cfg,
+            "--url",
+            &server.url,
+            "--status",
+            "pending",
+            "--json",
+        ]);
+        let v: Value = serde_json::from_str(&pending).unwrap();
+        if v["deliveries"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still pending: {pending}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let all: Value = serde_json::from_str(&run_ok(&[
+        "callbacks",
+        "deliveries",
+        "--config",
+        cfg,
+        "--url",
+        &server.url,
+        "--json",
+        "--limit",
+        "1000",
+    ]))
+    .unwrap();
+    let produced = all["deliveries"].as_array().unwrap().len();
+    assert!(produced >= 10, "{all}");
+    let mut printed = 0;
+    while printed < produced {
+        let line = next(Duration::from_secs(10)).expect("a line per callback");
+        if line.starts_with("  {") {
+            continue;
+        }
+        assert!(line.contains(" v1 "), "{line}");
+        assert!(line.ends_with("[signature ok]"), "{line}");
+        printed += 1;
+    }
+    let table = run_ok(&[
+        "callbacks",
+        "deliveries",
+        "--config",
+        cfg,
+        "--url",
+        &server.url,
+    ]);
+    assert!(table.starts_with("ID "), "{table}");
+    assert!(table.contains("delivered"), "{table}");
+
+    // Ctrl-C: the configuration is put back (there was none: it is removed).
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &listen.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = common::wait_timeout(&mut listen, Duration::from_secs(20));
+    assert!(exit.success());
+    let mut rest = Vec::new();
+    while let Some(l) = next(Duration::from_secs(2)) {
+        rest.push(l);
+    }
+    assert!(
+        rest.iter()
+            .any(|l| l == "v1 callback configuration restored"),
+        "{rest:?}"
+    );
+    let get = run(&[
+        "callbacks",
+        "deliveries",
+        "--config",
+        cfg,
+        "--url",
+        &server.url,
+    ]);
+    assert!(get.status.success());
+    drop(server);
+}
