@@ -904,7 +904,19 @@ async fn every_v4_payload() {
 async fn the_success_rule() {
     // Each call's callback gets its own answer.
     let rx = Receiver::start(std::sync::Arc::new(|_, r: &Received| {
-        let (status, body) = match r.json()["CallId"].as_str().unwrap_or("") {
+        let call = r.json()["CallId"].as_str().unwrap_or("").to_owned();
+        if call == "huge" {
+            // More than the 64 KiB callrec reads of an answer.
+            return (
+                200,
+                format!("{{\"x\":\"{}\"}}", "y".repeat(70_000)),
+                Duration::ZERO,
+            );
+        }
+        if call == "slow" {
+            return (200, String::new(), Duration::from_millis(1500));
+        }
+        let (status, body) = match call.as_str() {
             "empty" => (204, ""),
             "absent" => (200, r#"{"ActionStatus":"OK","ErrorInfo":""}"#),
             "zero" => (200, r#"{"ErrorCode":0,"ErrorMessage":"Success"}"#),
@@ -919,7 +931,8 @@ async fn the_success_rule() {
     .await;
     // One attempt each, so the failures stay failed with their reasons.
     let app = spawn_app_with(TestConfig {
-        callbacks: "retry_delays_secs = []\ngive_up_after_secs = 0".into(),
+        callbacks: "retry_delays_secs = []\ngive_up_after_secs = 0\nattempt_timeout_ms = 500"
+            .into(),
         ..TestConfig::default()
     })
     .await;
@@ -933,6 +946,8 @@ async fn the_success_rule() {
         "status",
         "redirect",
         "text",
+        "huge",
+        "slow",
     ];
     for c in calls {
         app.report_all(&[start_event(c, "alice", &["bob"], t)])
@@ -960,6 +975,8 @@ async fn the_success_rule() {
         ("status", "HTTP 500"),
         ("redirect", "HTTP 302"),
         ("text", "answer is not JSON"),
+        ("huge", "answer larger than 64 KiB"),
+        ("slow", "timeout after 500 ms"),
     ] {
         assert_eq!(by_call[c], ("failed".into(), json!(why)), "{c}");
     }
