@@ -651,6 +651,40 @@ async fn a_ring_time_out_produces_the_no_answer_rows() {
         changed(&[("bob", "NotAnswer")])
     );
     assert_eq!(v4[2].json()["CallRecord"]["CallResult"], "NotAnswer");
+
+    // A ring time-out the fold decides while storing a later report (carol's, at t + 2 s, when
+    // bob's hang-up at t + 3 s arrives in the same report) has no client either.
+    let t = app.clock.now_ms() - 10_000;
+    let mut s = start_event("c-derived", "alice", &["bob", "carol"], t);
+    s["callType"] = json!("group");
+    let mut hangup = event("c-derived", "hangup", "bob", t + 3000);
+    hangup["platform"] = json!("Web");
+    app.report_all(&[s, event("c-derived", "accept", "bob", t + 1000), hangup])
+        .await;
+    let later = |r: &Received| {
+        r.path == "/t"
+            && r.json()["CallId"] == "c-derived"
+            && ![
+                "caller_start_call",
+                "callee_receive_call",
+                "callee_accept_call",
+                "caller_call_accepted",
+            ]
+            .contains(&r.command())
+    };
+    // carol's no-answer (2), bob's hang-up (1), the end (1).
+    let got = rx.wait_for_matching(4, WAIT, later).await;
+    for r in &got {
+        let b = r.json();
+        let timed_out = b["UserId"] == "carol" || r.command() == "caller_call_missed";
+        let (ip, platform) = if timed_out {
+            ("", "RESTAPI")
+        } else {
+            ("127.0.0.1", "Web")
+        };
+        assert_eq!(r.query["clientip"], ip, "{}", r.command());
+        assert_eq!(r.query["optplatform"], platform, "{}", r.command());
+    }
 }
 
 /// (CallbackCommand, ChangedUserList, UserList) of v4 callbacks about `call`.
@@ -1268,10 +1302,8 @@ async fn failed_callbacks_are_listed_and_redelivered_with_their_ids() {
 #[tokio::test]
 async fn private_addresses_are_refused_and_never_attempted() {
     let rx = Receiver::start(receiver::ok()).await;
-    let cfg = TestConfig {
-        callbacks: "retry_delays_secs = []\ngive_up_after_secs = 0".into(),
-        ..TestConfig::default()
-    };
+    // The default retry schedule: a refused address fails at once anyway.
+    let cfg = TestConfig::default();
     let app = spawn_app_with(cfg.clone()).await;
     // Allowed while the switch is off: configure the local receiver, then stop.
     set_v1(&app, &rx.url("/p"), &["caller_start_call"]).await;
@@ -1279,7 +1311,7 @@ async fn private_addresses_are_refused_and_never_attempted() {
     let app = spawn_app_in(
         dir,
         TestConfig {
-            callbacks: format!("{}\ndeny_private_addresses = true", cfg.callbacks),
+            callbacks: "deny_private_addresses = true".into(),
             ..cfg
         },
     )
@@ -1317,6 +1349,7 @@ async fn private_addresses_are_refused_and_never_attempted() {
         .await;
     let list = settled(&app).await;
     assert_eq!(list[0]["status"], "failed");
+    assert_eq!(list[0]["attempts"], 1);
     assert_eq!(list[0]["lastError"], "address not allowed");
     assert!(rx.received().is_empty());
 }

@@ -37,6 +37,16 @@ impl CallbackPlanner for Planner {
         change: &Change,
         cause: Cause<'_>,
     ) -> Vec<NewCallback> {
+        // A time-out (stored by the job, or decided by the fold while storing a later report)
+        // has no client.
+        let cause = if change.event.is_system() {
+            Cause {
+                client_ip: None,
+                platform: None,
+            }
+        } else {
+            cause
+        };
         let ip = cause.client_ip.map(|a| a.to_string()).unwrap_or_default();
         let platform = cause.platform.unwrap_or(DEFAULT_PLATFORM);
         let now = super::schedule::wall_ms();

@@ -195,6 +195,8 @@ impl Deliverer {
             let now = wall_ms();
             let (next, error) = match outcome {
                 Ok(()) => (AfterAttempt::Delivered, None),
+                // Refused by `deny_private_addresses`: never attempted, failed at once.
+                Err(why) if why == NOT_ALLOWED => (AfterAttempt::Failed, Some(why)),
                 Err(why) => {
                     let since = d.schedule_ms;
                     (
