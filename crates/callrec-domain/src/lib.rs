@@ -8,6 +8,7 @@
 pub mod callback;
 pub mod change;
 pub mod clock;
+pub mod detail;
 pub mod event;
 pub mod fold;
 pub mod record;
@@ -20,6 +21,7 @@ pub use callback::{
 };
 pub use change::{Change, changes, changes_of_storing};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use detail::{CallDetail, EventView, Participant, ParticipantOutcome, Role, call_detail};
 pub use event::{CallType, Event, EventError, EventType, MAX_ID_LEN, MediaType, validate_event};
 pub use fold::{CallState, Presence, Step, Timeouts, Trace, fold, fold_timed, fold_traced};
 pub use record::{CallResult, Record};
