@@ -49,6 +49,11 @@ pub enum Request {
     GetCallback(Generation),
     /// Remove the callback configuration of this generation.
     DeleteCallback(Generation),
+    /// One call in detail.
+    GetCallDetail {
+        /// The call.
+        call_id: String,
+    },
     /// A page of produced callbacks.
     GetDeliveries(DeliveriesParams),
     /// Make callbacks pending again.
@@ -124,6 +129,8 @@ pub enum Outcome {
         /// Its new callId.
         call_id: String,
     },
+    /// A call in detail.
+    CallDetail(Box<callrec_domain::CallDetail>),
     /// A callback configuration was stored.
     CallbackSet {
         /// Its URL.

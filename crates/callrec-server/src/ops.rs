@@ -32,6 +32,8 @@ pub enum Operation {
     UpdateCallback,
     /// Remove the callback configuration.
     DeleteCallback,
+    /// One call in detail: participants and events (an extension).
+    GetCallDetail,
     /// List produced callbacks with their delivery state.
     GetDeliveries,
     /// Make callbacks pending again.
@@ -117,12 +119,12 @@ const fn endpoint(
 use Family::{CallbackConfig, Deliveries, Engine, Events, Records};
 use Generation::{V1, V4};
 use Operation::{
-    DeleteCallback, EndCall, FilterRecords, GetCallInfo, GetCallback, GetDeliveries, GetRecord,
-    Redeliver, ReportEvents, SetCallback, StartCallByRobot, UpdateCallback,
+    DeleteCallback, EndCall, FilterRecords, GetCallDetail, GetCallInfo, GetCallback, GetDeliveries,
+    GetRecord, Redeliver, ReportEvents, SetCallback, StartCallByRobot, UpdateCallback,
 };
 
 /// Every endpoint. The index of each is its position.
-pub const ENDPOINTS: [Endpoint; 17] = [
+pub const ENDPOINTS: [Endpoint; 18] = [
     endpoint(
         0,
         "get_record_by_callId",
@@ -276,12 +278,20 @@ pub const ENDPOINTS: [Endpoint; 17] = [
         CallbackConfig,
         200,
     ),
+    endpoint(
+        17,
+        "get_call_detail",
+        V1,
+        "/v1/records/get_call_detail",
+        GetCallDetail,
+        Records,
+        200,
+    ),
 ];
 
 /// Rate-limit keys of APIs this version does not serve yet (the record extensions), with their
 /// defaults: a config written for them loads, and they take effect when their APIs arrive.
-pub const RESERVED_RATE_KEYS: [(&str, u32); 3] =
-    [("get_call_detail", 200), ("get_stats", 20), ("export", 2)];
+pub const RESERVED_RATE_KEYS: [(&str, u32); 2] = [("get_stats", 20), ("export", 2)];
 
 /// The endpoint of `generation` at `path`, if any.
 pub fn find(generation: Generation, path: &str) -> Option<&'static Endpoint> {

@@ -247,6 +247,9 @@ async fn run(state: &AppState, caller: &Caller, request: ApiRequest) -> Result<O
         ApiRequest::DeleteCallback(generation) => {
             crate::callbacks::delete(state, caller, generation).await
         }
+        ApiRequest::GetCallDetail { call_id } => {
+            crate::records::get_call_detail(state, caller, &call_id).await
+        }
         ApiRequest::GetDeliveries(params) => {
             crate::callbacks::deliveries(state, caller, params).await
         }

@@ -61,6 +61,29 @@ pub async fn get_record(
         })
 }
 
+/// One call in detail, from its stored events and the same fold that makes its record.
+pub async fn get_call_detail(
+    state: &AppState,
+    caller: &Caller,
+    call_id: &str,
+) -> Result<Outcome, Failure> {
+    let not_found = || {
+        Failure::new(
+            FailureKind::NotFound,
+            format!("no call record with callId {call_id:?}"),
+        )
+    };
+    let events = state
+        .store
+        .call_events(caller.sdkappid, call_id)
+        .await
+        .map_err(|e| Failure::internal(&e))?;
+    let detail = callrec_domain::call_detail(caller.sdkappid, &events, state.timeouts())
+        .filter(|d| d.state.record.start_ms >= retention_cutoff_ms(state))
+        .ok_or_else(not_found)?;
+    Ok(Outcome::CallDetail(Box::new(detail)))
+}
+
 /// A page of records.
 pub async fn filter_records(
     state: &AppState,

@@ -86,6 +86,9 @@ impl Wire for V1 {
             }),
             Operation::GetCallback => Ok(Request::GetCallback(Generation::V1)),
             Operation::DeleteCallback => Ok(Request::DeleteCallback(Generation::V1)),
+            Operation::GetCallDetail => Ok(Request::GetCallDetail {
+                call_id: json::call_id(body, "callId")?.to_owned(),
+            }),
             Operation::GetDeliveries => deliveries_params(body).map(Request::GetDeliveries),
             Operation::Redeliver => redeliver(body).map(Request::Redeliver),
             Operation::GetCallInfo | Operation::EndCall | Operation::StartCallByRobot => {
@@ -117,6 +120,9 @@ impl Wire for V1 {
                     next_cursor: next_cursor.as_deref(),
                 };
                 return envelope(0, SUCCESS, request_id, Some(&data));
+            }
+            Outcome::CallDetail(d) => {
+                return envelope(0, SUCCESS, request_id, Some(&DetailData::from(&**d)));
             }
             Outcome::Queued(n) => {
                 return envelope(0, SUCCESS, request_id, Some(&QueuedData { queued: *n }));
@@ -321,6 +327,74 @@ impl<'a> From<&'a Delivery> for WireDelivery<'a> {
             last_attempt_ms: d.last_attempt_ms,
             next_attempt_ms: d.next_attempt_ms,
             last_error: d.last_error.as_deref(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DetailData<'a> {
+    record: WireRecord,
+    user_data: Option<&'a str>,
+    participants: Vec<WireParticipant<'a>>,
+    events: Vec<WireEvent<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireParticipant<'a> {
+    user_id: &'a str,
+    role: &'static str,
+    invited_ms: i64,
+    connected_ms: i64,
+    left_ms: i64,
+    talk_secs: i64,
+    outcome: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireEvent<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    user_id: &'a str,
+    time: i64,
+    event_id: Option<&'a str>,
+    effective: bool,
+}
+
+impl<'a> From<&'a callrec_domain::CallDetail> for DetailData<'a> {
+    fn from(d: &'a callrec_domain::CallDetail) -> Self {
+        DetailData {
+            record: WireRecord::from(&d.state.record),
+            user_data: d.state.user_data.as_deref(),
+            participants: d
+                .participants
+                .iter()
+                .map(|p| WireParticipant {
+                    user_id: &p.user_id,
+                    role: match p.role {
+                        callrec_domain::Role::Caller => "caller",
+                        callrec_domain::Role::Callee => "callee",
+                    },
+                    invited_ms: p.invited_ms,
+                    connected_ms: p.connected_ms.unwrap_or(0),
+                    left_ms: p.left_ms.unwrap_or(0),
+                    talk_secs: p.talk_ms.div_euclid(1000),
+                    outcome: p.outcome.as_str(),
+                })
+                .collect(),
+            events: d
+                .events
+                .iter()
+                .map(|e| WireEvent {
+                    kind: e.event.kind.as_str(),
+                    user_id: &e.event.user_id,
+                    time: e.event.time_ms,
+                    event_id: e.event.event_id.as_deref(),
+                    effective: e.effective,
+                })
+                .collect(),
         }
     }
 }

@@ -358,6 +358,7 @@ impl Wire for V4 {
             Operation::ReportEvents
             | Operation::UpdateCallback
             | Operation::GetDeliveries
+            | Operation::GetCallDetail
             | Operation::Redeliver => Err(Failure::new(FailureKind::UnknownApi, "not a v4 API")),
         }
     }
@@ -403,6 +404,7 @@ impl Wire for V4 {
             | Outcome::CallbackSet { .. }
             | Outcome::CallbackDeleted
             | Outcome::Deliveries { .. }
+            | Outcome::CallDetail(_)
             | Outcome::Queued(_) => self.render::<()>(0, "", request_id, None),
         }
     }
