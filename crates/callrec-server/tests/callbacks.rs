@@ -1399,3 +1399,29 @@ async fn graceful_shutdown_records_the_attempts_in_flight() {
         assert!(text.contains(series), "{series} missing:\n{text}");
     }
 }
+
+/// A receiver whose certificate is not trusted fails with a reason that says so.
+#[tokio::test]
+async fn an_untrusted_certificate_is_named_in_the_last_error() {
+    let app = spawn_app_with(TestConfig {
+        callbacks: "retry_delays_secs = []\ngive_up_after_secs = 0".into(),
+        ..TestConfig::default()
+    })
+    .await;
+    // callrec's own listener: HTTPS with a self-signed certificate nobody trusts.
+    set_v1(
+        &app,
+        &format!("{}/cb", app.base_url),
+        &["caller_start_call"],
+    )
+    .await;
+    app.report_all(&[start_event("tls", "alice", &["bob"], app.clock.now_ms())])
+        .await;
+    let list = settled(&app).await;
+    assert_eq!(list[0]["status"], "failed");
+    let why = list[0]["lastError"].as_str().unwrap();
+    assert!(
+        why.starts_with("TLS: ") && why.contains("certificate"),
+        "{why}"
+    );
+}

@@ -390,6 +390,16 @@ fn describe(e: &reqwest::Error) -> String {
     let mut source = e.source();
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            // An I/O error made around another error keeps it inside, not as its source.
+            if let Some(inner) = io.get_ref() {
+                if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+                    return format!("TLS: {tls}");
+                }
+                if inner.downcast_ref::<std::io::Error>().is_some() {
+                    source = Some(inner);
+                    continue;
+                }
+            }
             match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => return "connection refused".into(),
                 std::io::ErrorKind::PermissionDenied => return "address not allowed".into(),
@@ -399,6 +409,9 @@ fn describe(e: &reqwest::Error) -> String {
         }
         if s.to_string().contains(NOT_ALLOWED) {
             return "address not allowed".into();
+        }
+        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+            return format!("TLS: {tls}");
         }
         source = s.source();
     }
