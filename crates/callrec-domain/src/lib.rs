@@ -26,6 +26,6 @@ pub use event::{CallType, Event, EventError, EventType, MAX_ID_LEN, MediaType, v
 pub use fold::{CallState, Presence, Step, Timeouts, Trace, fold, fold_timed, fold_traced};
 pub use record::{CallResult, Record};
 pub use store::{
-    DueCall, IngestItem, IngestOutcome, Participants, PurgeStats, RecordPage, RecordQuery,
-    ResultFilter, Store, StoreError,
+    DueCall, IngestItem, IngestOutcome, Participants, PurgeStats, RecordKey, RecordPage,
+    RecordQuery, ResultFilter, Store, StoreError,
 };

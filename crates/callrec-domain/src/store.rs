@@ -94,13 +94,26 @@ pub struct RecordQuery {
     pub offset: u64,
     /// Page size.
     pub limit: u32,
+    /// Cursor paging: only records after this one in the page order (then `offset` is 0).
+    pub after: Option<RecordKey>,
+    /// Count every match (`RecordPage::total`); `false` skips the count.
+    pub with_total: bool,
+}
+
+/// A record's place in the page order (`startCallTs` descending, then `callId` ascending).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordKey {
+    /// `startCallTs`, seconds.
+    pub start_secs: i64,
+    /// The call.
+    pub call_id: String,
 }
 
 /// One page of records, ordered by `startCallTs` descending then `callId` ascending.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordPage {
-    /// Number of records matching the query, on all pages.
-    pub total: u64,
+    /// Number of records matching the query, on all pages (`None` unless asked for).
+    pub total: Option<u64>,
     /// This page.
     pub records: Vec<Record>,
 }

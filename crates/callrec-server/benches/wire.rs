@@ -73,7 +73,8 @@ fn bench_wire(c: &mut Criterion) {
     g.bench_function("filter_page_100_envelope", |b| {
         b.iter(|| {
             let outcome = Outcome::Page(RecordPage {
-                total: 10_000_000,
+                total: Some(10_000_000),
+                next_cursor: None,
                 page: 3,
                 records: black_box(&page).clone(),
             });

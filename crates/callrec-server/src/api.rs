@@ -90,6 +90,12 @@ pub struct FilterParams {
     pub page: u64,
     /// The generation's names of the start and end fields, for messages.
     pub field_names: (&'static str, &'static str),
+    /// Cursor mode (an extension): answer a `next_cursor`; `page` is then ignored.
+    pub with_cursor: bool,
+    /// The cursor of the page to answer (implies cursor mode).
+    pub cursor: Option<String>,
+    /// Count the matches (default true; an extension).
+    pub with_total: bool,
 }
 
 /// `start_call_by_robot`'s request.
@@ -154,12 +160,14 @@ pub enum Outcome {
 /// A page of records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordPage {
-    /// Matches on all pages.
-    pub total: u64,
+    /// Matches on all pages (`None` when the request asked for no total).
+    pub total: Option<u64>,
     /// The page asked for.
     pub page: u64,
     /// This page's records.
     pub records: Vec<Record>,
+    /// In cursor mode, the cursor of the next page; `None` when nothing more matches.
+    pub next_cursor: Option<String>,
 }
 
 /// What became of a batch of events: each event counted once.

@@ -104,6 +104,17 @@ pub fn opt_int(obj: &Map<String, Value>, name: &str) -> Result<Option<i64>, Fiel
     }
 }
 
+/// An optional boolean field.
+pub fn opt_bool(obj: &Map<String, Value>, name: &str) -> Result<Option<bool>, FieldError> {
+    match present(obj, name) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(FieldError::WrongType(format!(
+            "{name} must be true or false"
+        ))),
+    }
+}
+
 /// A required integer field.
 pub fn req_int(obj: &Map<String, Value>, name: &str) -> Result<i64, FieldError> {
     opt_int(obj, name)?.ok_or_else(|| FieldError::Invalid(format!("{name} is required")))

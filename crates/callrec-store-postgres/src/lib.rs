@@ -194,6 +194,19 @@ fn filter_where(q: &RecordQuery) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) 
         Box::new(q.to_secs),
     ];
     sql.push_str(&shape_where(q, &mut params));
+    // A cursor: only records after it in the page order (`start_s DESC, call_id ASC`); the day
+    // bound prunes the partitions already paged through.
+    if let Some(k) = &q.after {
+        params.push(Box::new(day_of_secs(k.start_secs)));
+        let d = params.len();
+        params.push(Box::new(k.start_secs));
+        let s = params.len();
+        params.push(Box::new(k.call_id.clone()));
+        let c = params.len();
+        sql.push_str(&format!(
+            " AND part_day <= ${d} AND start_s <= ${s} AND (start_s < ${s} OR call_id > ${c})"
+        ));
+    }
     (sql, params)
 }
 
@@ -579,7 +592,6 @@ impl Store for PgStore {
             .start()
             .await
             .map_err(map_err)?;
-        let count_stmt = tx.prepare_cached(&count_sql).await.map_err(map_err)?;
         let page_stmt = tx
             .prepare_cached(&page_sql(&where_, n))
             .await
@@ -588,16 +600,20 @@ impl Store for PgStore {
         params.push(Box::new(i64::try_from(q.offset).unwrap_or(i64::MAX)));
         let page_params = refs(&params);
         let count_params = refs(&count_params);
-        let (count, page) = futures::future::try_join(
-            tx.query_one(&count_stmt, &count_params),
-            tx.query(&page_stmt, &page_params),
-        )
-        .await
-        .map_err(map_err)?;
+        let count = async {
+            if !q.with_total {
+                return Ok(None);
+            }
+            let stmt = tx.prepare_cached(&count_sql).await?;
+            let row = tx.query_one(&stmt, &count_params).await?;
+            Ok(Some(row.get::<_, i64>(0)))
+        };
+        let (total, page) = futures::future::try_join(count, tx.query(&page_stmt, &page_params))
+            .await
+            .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        let total: i64 = count.get(0);
         Ok(RecordPage {
-            total: total as u64,
+            total: total.map(|t| t.max(0) as u64),
             records: page.iter().map(record_from_row).collect::<Result<_, _>>()?,
         })
     }
@@ -873,6 +889,8 @@ mod tests {
             call_type: None,
             offset: 0,
             limit: 10,
+            after: None,
+            with_total: true,
         };
         let (sql, params) = filter_where(&q);
         assert!(sql.contains("part_day BETWEEN $2 AND $3"));

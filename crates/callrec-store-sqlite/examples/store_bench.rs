@@ -160,6 +160,8 @@ fn main() {
                         call_type,
                         offset: 0,
                         limit: 100,
+                        after: None,
+                        with_total: true,
                     };
                     let total = s.filter_records(&q).await.unwrap().total;
                     let (lat, el) = run_tasks(tasks, secs, move |t, i| {
@@ -176,7 +178,7 @@ fn main() {
                         &format!("filter {name} x{tasks}"),
                         lat,
                         el,
-                        &format!(" (total {total})"),
+                        &format!(" (total {})", total.unwrap_or_default()),
                     );
                 }
             }

@@ -454,6 +454,7 @@ fn count_total(conn: &Connection, q: &RecordQuery) -> Result<u64, StoreError> {
         let part = RecordQuery {
             from_secs: lo,
             to_secs: hi,
+            after: None,
             ..q.clone()
         };
         let (where_, args) = query::filter_where(&part);
@@ -501,10 +502,14 @@ impl Store for SqliteStore {
     async fn filter_records(&self, q: &RecordQuery) -> Result<RecordPage, StoreError> {
         let q = q.clone();
         self.read(move |conn| {
-            let (where_, mut args) = query::filter_where(&q);
+            let (where_, mut args) = query::page_where(&q);
             // One read transaction: the count and the page come from the same snapshot.
             let tx = conn.transaction().map_err(map_err)?;
-            let total = count_total(&tx, &q)?;
+            let total = if q.with_total {
+                Some(count_total(&tx, &q)?)
+            } else {
+                None
+            };
             let n = args.len();
             args.push(i64::from(q.limit).into());
             args.push(i64::try_from(q.offset).unwrap_or(i64::MAX).into());

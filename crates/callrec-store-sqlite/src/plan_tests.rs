@@ -29,6 +29,8 @@ fn query(result: ResultFilter, call_type: Option<CallType>) -> RecordQuery {
         call_type,
         offset: 0,
         limit: 100,
+        after: None,
+        with_total: true,
     }
 }
 
@@ -95,6 +97,26 @@ fn every_filter_shape_uses_an_index_range_on_start_s_without_scan_or_sort() {
                 );
             }
         }
+    });
+}
+
+#[test]
+fn a_cursor_page_is_the_same_index_range_without_a_sort() {
+    let mut q = query(ResultFilter::Is(CallResult::NormalEnd), None);
+    q.after = Some(callrec_domain::RecordKey {
+        start_secs: 5,
+        call_id: "c".into(),
+    });
+    with_store(|conn| {
+        let (where_, args) = query::page_where(&q);
+        let plan = plan(conn, &query::page_sql(&where_, args.len()), args.len() + 2);
+        assert!(
+            plan.contains("USING COVERING INDEX calls_by_result "),
+            "{plan}"
+        );
+        assert!(plan.contains("start_s>? AND start_s<?"), "{plan}");
+        assert!(!plan.contains("SCAN"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     });
 }
 

@@ -36,6 +36,23 @@ pub(crate) fn filter_where(q: &RecordQuery) -> (String, Vec<Value>) {
     (sql, params)
 }
 
+/// [`filter_where`] plus, with a cursor (`q.after`), only the records after it in the page order
+/// (`start_s DESC, call_id ASC`): an upper bound on `start_s` (so the index range starts at the
+/// cursor) and the tie-break on `call_id` among calls of the cursor's second.
+pub(crate) fn page_where(q: &RecordQuery) -> (String, Vec<Value>) {
+    let (mut sql, mut params) = filter_where(q);
+    if let Some(k) = &q.after {
+        params.push(Value::Integer(k.start_secs));
+        let s = params.len();
+        params.push(Value::Text(k.call_id.clone()));
+        let c = params.len();
+        sql.push_str(&format!(
+            " AND start_s <= ?{s} AND (start_s < ?{s} OR call_id > ?{c})"
+        ));
+    }
+    (sql, params)
+}
+
 /// `SELECT COUNT(*)` over the filter.
 pub(crate) fn count_sql(where_: &str) -> String {
     format!("SELECT COUNT(*) FROM calls WHERE {where_}")

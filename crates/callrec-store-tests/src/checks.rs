@@ -23,13 +23,15 @@ fn query(app: u64, from_secs: i64, to_secs: i64) -> RecordQuery {
         call_type: None,
         offset: 0,
         limit: 1000,
+        after: None,
+        with_total: true,
     }
 }
 
 async fn ids_of<S: Store>(store: &S, q: &RecordQuery) -> (u64, Vec<String>) {
     let page = store.filter_records(q).await.unwrap();
     (
-        page.total,
+        page.total.expect("asked for"),
         page.records.into_iter().map(|r| r.call_id).collect(),
     )
 }
@@ -498,7 +500,7 @@ pub async fn filter_pages_with_offset_and_limit_and_counts_all_matches<H: Harnes
             ..query(APP, 0, T0_SECS + 100)
         };
         let page = s.filter_records(&q).await.unwrap();
-        assert_eq!(page.total, 25, "offset {offset}");
+        assert_eq!(page.total, Some(25), "offset {offset}");
         assert_eq!(page.records.len(), want, "offset {offset}");
         paged.extend(page.records.into_iter().map(|r| r.call_id));
     }
@@ -539,7 +541,7 @@ pub async fn filter_by_result_defaults_to_ended_calls_and_shows_ongoing_only_on_
     }
     let everything = query(APP, 0, T0_SECS + 100);
     let ended = s.filter_records(&everything).await.unwrap();
-    assert_eq!(ended.total, 6);
+    assert_eq!(ended.total, Some(6));
     assert!(
         ended
             .records
@@ -556,7 +558,7 @@ pub async fn filter_by_result_defaults_to_ended_calls_and_shows_ongoing_only_on_
             ..everything.clone()
         };
         let page = s.filter_records(&q).await.unwrap();
-        assert_eq!(page.total, 1, "{how}");
+        assert_eq!(page.total, Some(1), "{how}");
         assert_eq!(page.records[0].call_id, format!("call-{how}"));
         assert_eq!(page.records[0].result, result);
         assert_eq!(
@@ -668,7 +670,7 @@ pub async fn filter_is_scoped_per_app<H: Harness>() {
         .filter_records(&query(OTHER_APP, 0, T0_SECS + 100))
         .await
         .unwrap();
-    assert_eq!(page.total, 3);
+    assert_eq!(page.total, Some(3));
     assert!(page.records.iter().all(|r| r.sdkappid == OTHER_APP));
     assert_eq!(page.records[0].call_id, "a0");
     assert_eq!(page.records[0].result, CallResult::Cancel);
@@ -973,7 +975,10 @@ pub async fn concurrent_ingest_from_many_tasks_counts_every_event_exactly_once<H
         result: ResultFilter::Is(CallResult::Ongoing),
         ..query(APP, 0, i64::MAX / 1000)
     };
-    assert_eq!(s.filter_records(&q).await.unwrap().total, calls as u64);
+    assert_eq!(
+        s.filter_records(&q).await.unwrap().total,
+        Some(calls as u64)
+    );
 }
 
 /// After `close`, ingest fails as `Unavailable`; every event acknowledged before (including by
@@ -1663,4 +1668,83 @@ pub async fn purge_removes_callbacks_with_their_call<H: Harness>() {
     let left = all_deliveries(&*store, APP).await;
     assert_eq!(left.len(), 2);
     assert!(left.iter().all(|d| d.callback.call_id == "new"));
+}
+
+// ---- Cursor paging -------------------------------------------------------------------------
+
+/// Paging with a key (the last record of the previous page) walks every matching record once,
+/// in page order, also when records are added between pages (ties in a second broken by
+/// callId); `with_total: false` answers no total.
+pub async fn keyset_pages_never_repeat_or_skip_a_record_while_records_arrive<H: Harness>() {
+    let h = H::create(LONG_TIMEOUTS).await;
+    let store = h.store();
+    // 60 calls over 20 seconds: three per second, so ties are everywhere.
+    let mut expected: Vec<(i64, String)> = Vec::new();
+    for i in 0..60 {
+        let id = format!("k{i:02}");
+        let t = T0 + (i / 3) * 1000;
+        ingest_ok(&*store, APP, &single_call_ending(&id, t, "reject")).await;
+        expected.push((t / 1000, id));
+    }
+    let mut q = query(APP, T0_SECS - 10, T0_SECS + 100);
+    q.limit = 7;
+    q.with_total = false;
+    let mut seen: Vec<(i64, String)> = Vec::new();
+    let mut round = 0;
+    loop {
+        let page = store.filter_records(&q).await.unwrap();
+        assert_eq!(page.total, None, "no total asked for");
+        if page.records.is_empty() {
+            break;
+        }
+        seen.extend(
+            page.records
+                .iter()
+                .map(|r| (r.start_secs(), r.call_id.clone())),
+        );
+        let last = page.records.last().unwrap();
+        q.after = Some(callrec_domain::RecordKey {
+            start_secs: last.start_secs(),
+            call_id: last.call_id.clone(),
+        });
+        // Between pages: a call newer than everything (before the cursor: not shown), one in
+        // the cursor's own second sorting before it and one after it, and one much older.
+        let s = last.start_secs() * 1000;
+        for (id, t) in [
+            (format!("new{round}"), T0 + 50_000),
+            (format!("a{round}"), s),
+            (format!("zz{round}"), s),
+            (format!("old{round}"), T0 - 5_000),
+        ] {
+            ingest_ok(&*store, APP, &single_call_ending(&id, t, "reject")).await;
+            // Records arriving behind the cursor match and must come; those ahead must not.
+            let key = (t / 1000, id.clone());
+            let ahead = (key.0 > last.start_secs())
+                || (key.0 == last.start_secs() && key.1 <= last.call_id);
+            if !ahead {
+                expected.push(key);
+            }
+        }
+        round += 1;
+        assert!(round < 100, "the walk does not end");
+    }
+    let ids: HashSet<&(i64, String)> = seen.iter().collect();
+    assert_eq!(ids.len(), seen.len(), "a record came twice");
+    // Page order: start descending, callId ascending.
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    assert_eq!(seen, sorted);
+    for e in &expected {
+        assert!(ids.contains(e), "{e:?} matched throughout and was skipped");
+    }
+    // The total, when asked, ignores the cursor.
+    q.with_total = true;
+    let counted = store.filter_records(&q).await.unwrap().total.unwrap();
+    let all = store
+        .filter_records(&query(APP, T0_SECS - 10, T0_SECS + 100))
+        .await
+        .unwrap()
+        .total
+        .unwrap();
+    assert_eq!(counted, all);
 }

@@ -110,6 +110,7 @@ macro_rules! store_conformance_tests {
             redeliver_makes_callbacks_pending_again_with_their_ids,
             deliveries_list_newest_first_by_status_and_call_in_pages,
             purge_removes_callbacks_with_their_call,
+            keyset_pages_never_repeat_or_skip_a_record_while_records_arrive,
         );
     };
 }

@@ -148,6 +148,9 @@ fn filter_params(body: &Map<String, Value>) -> Result<FilterParams, Failure> {
     let call_type = opt_str(body, "callType")?;
     let per_page = opt_int(body, "numberPerPage")?;
     let page = opt_int(body, "page")?;
+    let with_cursor = json::opt_bool(body, "withCursor")?;
+    let cursor = opt_str(body, "cursor")?;
+    let with_total = json::opt_bool(body, "withTotal")?;
 
     let start = start.ok_or_else(|| Failure::invalid("startTimestamp is required"))?;
     let result = match result {
@@ -185,6 +188,9 @@ fn filter_params(body: &Map<String, Value>) -> Result<FilterParams, Failure> {
         per_page: u32::try_from(per_page).unwrap_or(1),
         page: u64::try_from(page).unwrap_or(1),
         field_names: ("startTimestamp", "endTimestamp"),
+        with_cursor: with_cursor.unwrap_or(false) || cursor.is_some(),
+        cursor: cursor.map(str::to_owned),
+        with_total: with_total.unwrap_or(true),
     })
 }
 
@@ -471,9 +477,13 @@ pub fn success_envelope(request_id: &str, data: &ResponseData) -> String {
     match data {
         ResponseData::Record(r) => r.write_json(&mut out),
         ResponseData::Filter(f) => {
-            out.push_str("{\"totalNum\":");
-            push_int(&mut out, f.total_num);
-            out.push_str(",\"page\":");
+            out.push('{');
+            if let Some(total) = f.total_num {
+                out.push_str("\"totalNum\":");
+                push_int(&mut out, total);
+                out.push(',');
+            }
+            out.push_str("\"page\":");
             push_int(&mut out, f.page);
             out.push_str(",\"callRecordList\":[");
             for (i, r) in f.call_record_list.iter().enumerate() {
@@ -482,7 +492,12 @@ pub fn success_envelope(request_id: &str, data: &ResponseData) -> String {
                 }
                 r.write_json(&mut out);
             }
-            out.push_str("]}");
+            out.push(']');
+            if let Some(c) = &f.next_cursor {
+                out.push_str(",\"nextCursor\":");
+                push_json_str(&mut out, c);
+            }
+            out.push('}');
         }
         ResponseData::Report(_) => {}
     }
@@ -569,6 +584,7 @@ impl From<&RecordPage> for FilterData {
             total_num: p.total,
             page: p.page,
             call_record_list: p.records.iter().map(WireRecord::from).collect(),
+            next_cursor: p.next_cursor.clone(),
         }
     }
 }
@@ -595,12 +611,16 @@ impl From<&ReportOutcome> for ReportData {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FilterData {
-    /// Matches on all pages.
-    pub total_num: u64,
+    /// Matches on all pages (absent when the request said `withTotal: false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_num: Option<u64>,
     /// The page asked for (echoed).
     pub page: u64,
     /// This page's records.
     pub call_record_list: Vec<WireRecord>,
+    /// In cursor mode, the next page's cursor (absent on the last page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// One rejected event of a report.
@@ -772,14 +792,22 @@ mod tests {
             ResponseData::Record(WireRecord::from(&odd)),
             ResponseData::Record(WireRecord::from(&plain)),
             ResponseData::Filter(FilterData {
-                total_num: 7,
+                total_num: Some(7),
                 page: 3,
                 call_record_list: vec![],
+                next_cursor: None,
             }),
             ResponseData::Filter(FilterData {
-                total_num: u64::MAX,
+                total_num: Some(u64::MAX),
                 page: 1,
                 call_record_list: vec![WireRecord::from(&plain), WireRecord::from(&odd)],
+                next_cursor: Some("a\"b.c".into()),
+            }),
+            ResponseData::Filter(FilterData {
+                total_num: None,
+                page: 2,
+                call_record_list: vec![WireRecord::from(&plain)],
+                next_cursor: Some("xyz".into()),
             }),
             ResponseData::Report(ReportData {
                 accepted: 1,

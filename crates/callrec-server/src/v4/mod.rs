@@ -228,12 +228,14 @@ struct RecordResponse<'a> {
 
 #[derive(Serialize)]
 struct FilterResponse<'a> {
-    #[serde(rename = "TotalNum")]
-    total_num: u64,
+    #[serde(rename = "TotalNum", skip_serializing_if = "Option::is_none")]
+    total_num: Option<u64>,
     #[serde(rename = "Page")]
     page: u64,
     #[serde(rename = "CallRecordList")]
     call_record_list: Vec<V4Record<'a>>,
+    #[serde(rename = "NextCursor", skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -382,6 +384,7 @@ impl Wire for V4 {
                     // 0 on an empty page: clients page until Page is 0.
                     page: if p.records.is_empty() { 0 } else { p.page },
                     call_record_list: p.records.iter().map(V4Record::from).collect(),
+                    next_cursor: p.next_cursor.as_deref(),
                 }),
             ),
             Outcome::CallInfo(info) => {
@@ -422,6 +425,9 @@ fn filter_params(body: &Map<String, Value>) -> Result<FilterParams, Failure> {
     let call_type = opt_str(body, "CallType")?;
     let per_page = opt_int(body, "NumberPerPage")?;
     let page = opt_int(body, "Page")?;
+    let with_cursor = json::opt_bool(body, "WithCursor")?;
+    let cursor = opt_str(body, "Cursor")?;
+    let with_total = json::opt_bool(body, "WithTotal")?;
 
     let result = match result {
         None => ResultFilter::Ended,
@@ -467,6 +473,9 @@ fn filter_params(body: &Map<String, Value>) -> Result<FilterParams, Failure> {
         per_page: u32::try_from(per_page).unwrap_or(1),
         page: u64::try_from(page).unwrap_or(1),
         field_names: ("StartTime", "EndTime"),
+        with_cursor: with_cursor.unwrap_or(false) || cursor.is_some(),
+        cursor: cursor.map(str::to_owned),
+        with_total: with_total.unwrap_or(true),
     })
 }
 
