@@ -559,7 +559,7 @@ async fn filter_total_num_counts_all_matches_and_unknown_request_fields_are_igno
     let mut noisy = plain.clone();
     for (k, v) in [
         ("participants", json!(["alice"])),
-        ("cursor", json!({"after": "x"})),
+        ("pageToken", json!({"after": "x"})),
         ("StartTimestamp", json!("not even checked")),
         ("extension", json!(null)),
     ] {
