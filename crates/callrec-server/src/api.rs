@@ -49,6 +49,13 @@ pub enum Request {
     GetCallback(Generation),
     /// Remove the callback configuration of this generation.
     DeleteCallback(Generation),
+    /// Every record matching a filter, streamed.
+    Export {
+        /// The filter (its page fields are ignored).
+        filter: FilterParams,
+        /// NDJSON or CSV.
+        format: ExportFormat,
+    },
     /// One call in detail.
     GetCallDetail {
         /// The call.
@@ -58,6 +65,15 @@ pub enum Request {
     GetDeliveries(DeliveriesParams),
     /// Make callbacks pending again.
     Redeliver(Redeliver),
+}
+
+/// How `export` writes records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// One v1 record (JSON) per line.
+    Ndjson,
+    /// A header line, then one line per record.
+    Csv,
 }
 
 /// A `get_deliveries` request.
@@ -137,6 +153,13 @@ pub enum Outcome {
     },
     /// A call in detail.
     CallDetail(Box<callrec_domain::CallDetail>),
+    /// Records to stream (the pipeline streams them after the checks).
+    Export {
+        /// The query; its `after` and `limit` are the stream's.
+        query: Option<callrec_domain::RecordQuery>,
+        /// The format.
+        format: ExportFormat,
+    },
     /// A callback configuration was stored.
     CallbackSet {
         /// Its URL.

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod callbacks;
 pub mod config;
 pub mod engine;
+pub mod export;
 pub mod failure;
 pub mod jobs;
 pub mod json;

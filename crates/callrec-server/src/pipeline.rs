@@ -48,6 +48,9 @@ pub async fn handle(state: AppState, wire: Arc<dyn Wire>, req: Request<Body>) ->
     let endpoint = ops::find(wire.generation(), req.uri().path());
     let mut sdkappid = None;
     let (parts, body) = req.into_parts();
+    // Only an export's answer may be compressed.
+    let gzip = endpoint.is_some_and(|e| e.operation == crate::ops::Operation::Export)
+        && crate::export::accepts_gzip(&parts.headers);
     let mut body = Some(body);
     let body_limit = endpoint.map_or(BODY_LIMIT, |e| e.body_limit);
     let work = async {
@@ -81,6 +84,10 @@ pub async fn handle(state: AppState, wire: Arc<dyn Wire>, req: Request<Body>) ->
         }
     };
     let elapsed = started.elapsed();
+    let export = match result {
+        Ok(Outcome::Export { query, format }) => Some((query, format)),
+        _ => None,
+    };
     state.metrics.observe_api_request(
         wire.generation(),
         endpoint,
@@ -96,6 +103,9 @@ pub async fn handle(state: AppState, wire: Arc<dyn Wire>, req: Request<Body>) ->
         latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         "api request"
     );
+    if let Some((query, format)) = export {
+        return crate::export::response(&state, query, format, gzip, &request_id);
+    }
     let mut resp = (StatusCode::OK, body).into_response();
     let headers = resp.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -246,6 +256,9 @@ async fn run(state: &AppState, caller: &Caller, request: ApiRequest) -> Result<O
         }
         ApiRequest::DeleteCallback(generation) => {
             crate::callbacks::delete(state, caller, generation).await
+        }
+        ApiRequest::Export { filter, format } => {
+            crate::records::export(state, caller, &filter, format)
         }
         ApiRequest::GetCallDetail { call_id } => {
             crate::records::get_call_detail(state, caller, &call_id).await

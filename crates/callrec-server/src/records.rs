@@ -84,6 +84,52 @@ pub async fn get_call_detail(
     Ok(Outcome::CallDetail(Box::new(detail)))
 }
 
+/// The query of a filter's range and shape (no paging yet), or `None` when the whole range lies
+/// before the retention window.
+fn base_query(
+    state: &AppState,
+    caller: &Caller,
+    params: &FilterParams,
+) -> Result<Option<RecordQuery>, Failure> {
+    let earliest = earliest_secs(state);
+    let start = params.start_secs.unwrap_or(earliest);
+    let end = params.end_secs.unwrap_or_else(|| state.clock.now_secs());
+    if end < start {
+        let (start_name, end_name) = params.field_names;
+        return Err(Failure::invalid(format!(
+            "{end_name} {end} is earlier than {start_name} {start}"
+        )));
+    }
+    let query = RecordQuery {
+        sdkappid: caller.sdkappid,
+        from_secs: start.max(earliest),
+        to_secs: end,
+        result: params.result,
+        call_type: params.call_type,
+        offset: 0,
+        limit: EXPORT_CHUNK,
+        after: None,
+        with_total: false,
+    };
+    Ok((query.from_secs <= query.to_secs).then_some(query))
+}
+
+/// Records an export reads per store round trip (keyset pages: memory stays flat).
+pub const EXPORT_CHUNK: u32 = 1000;
+
+/// `export`: checks the filter; the pipeline streams the records.
+pub fn export(
+    state: &AppState,
+    caller: &Caller,
+    params: &FilterParams,
+    format: crate::api::ExportFormat,
+) -> Result<Outcome, Failure> {
+    Ok(Outcome::Export {
+        query: base_query(state, caller, params)?,
+        format,
+    })
+}
+
 /// A page of records.
 pub async fn filter_records(
     state: &AppState,

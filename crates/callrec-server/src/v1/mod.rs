@@ -86,6 +86,21 @@ impl Wire for V1 {
             }),
             Operation::GetCallback => Ok(Request::GetCallback(Generation::V1)),
             Operation::DeleteCallback => Ok(Request::DeleteCallback(Generation::V1)),
+            Operation::Export => {
+                let format = match opt_str(body, "format")? {
+                    None | Some("ndjson") => crate::api::ExportFormat::Ndjson,
+                    Some("csv") => crate::api::ExportFormat::Csv,
+                    Some(other) => {
+                        return Err(Failure::invalid(format!(
+                            "format {other:?} is not ndjson or csv"
+                        )));
+                    }
+                };
+                Ok(Request::Export {
+                    filter: filter_params(body)?,
+                    format,
+                })
+            }
             Operation::GetCallDetail => Ok(Request::GetCallDetail {
                 call_id: json::call_id(body, "callId")?.to_owned(),
             }),
@@ -121,6 +136,7 @@ impl Wire for V1 {
                 };
                 return envelope(0, SUCCESS, request_id, Some(&data));
             }
+            Outcome::Export { .. } => return envelope::<()>(0, SUCCESS, request_id, None),
             Outcome::CallDetail(d) => {
                 return envelope(0, SUCCESS, request_id, Some(&DetailData::from(&**d)));
             }
@@ -525,7 +541,7 @@ pub struct WireRecord {
 
 impl WireRecord {
     /// Appends the record's JSON (the text `serde_json` writes for it).
-    fn write_json(&self, out: &mut String) {
+    pub(crate) fn write_json(&self, out: &mut String) {
         out.push_str("{\"callId\":");
         push_json_str(out, &self.call_id);
         out.push_str(",\"sdkAppId\":");
@@ -556,6 +572,49 @@ impl WireRecord {
             push_json_str(out, c);
         }
         out.push_str("]}");
+    }
+}
+
+/// The CSV header of `export`: the record's fields in their documented order.
+pub const CSV_HEADER: &str = "callId,sdkAppId,mediaType,roomId,startCallTs,acceptTs,endTs,caller,\
+totalUserNumber,callType,callResult,callees\n";
+
+/// One CSV field, quoted when it holds a comma, a quote or a line break.
+fn push_csv(out: &mut String, s: &str) {
+    if s.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(s);
+    }
+}
+
+impl WireRecord {
+    /// Appends the record as one CSV line (callees joined by `;`).
+    pub(crate) fn write_csv(&self, out: &mut String) {
+        push_csv(out, &self.call_id);
+        out.push(',');
+        push_int(out, self.sdk_app_id);
+        out.push(',');
+        push_csv(out, self.media_type);
+        out.push(',');
+        push_csv(out, &self.room_id);
+        for n in [self.start_call_ts, self.accept_ts, self.end_ts] {
+            out.push(',');
+            push_int(out, n);
+        }
+        out.push(',');
+        push_csv(out, &self.caller);
+        out.push(',');
+        push_int(out, self.total_user_number);
+        out.push(',');
+        push_csv(out, self.call_type);
+        out.push(',');
+        push_csv(out, self.call_result);
+        out.push(',');
+        push_csv(out, &self.callees.join(";"));
+        out.push('\n');
     }
 }
 

@@ -361,6 +361,7 @@ impl Wire for V4 {
             | Operation::UpdateCallback
             | Operation::GetDeliveries
             | Operation::GetCallDetail
+            | Operation::Export
             | Operation::Redeliver => Err(Failure::new(FailureKind::UnknownApi, "not a v4 API")),
         }
     }
@@ -408,6 +409,7 @@ impl Wire for V4 {
             | Outcome::CallbackDeleted
             | Outcome::Deliveries { .. }
             | Outcome::CallDetail(_)
+            | Outcome::Export { .. }
             | Outcome::Queued(_) => self.render::<()>(0, "", request_id, None),
         }
     }
