@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # callrec benchmark suite: one command, see BENCHMARKS.md.
 #
-#   bench/run.sh [p1|p2|p3|p4|p6|all]     (default: all)
+#   bench/run.sh [p1|p2|p3|p4|p6|p7|all]  (default: all)
 #
 # Knobs (environment):
 #   DURATION=30          seconds per measured run (P1 each side, P2, each P3 mix)
@@ -42,7 +42,7 @@ BIN=$ROOT/target/release/callrec
 BENCH=$ROOT/target/release/callrec-bench
 SUMMARY=$RESULTS/summary.md
 
-case "$PHASE" in p1|p2|p3|p4|p6|all) ;; *) echo "usage: $0 [p1|p2|p3|p4|p6|all]" >&2; exit 2 ;; esac
+case "$PHASE" in p1|p2|p3|p4|p6|p7|all) ;; *) echo "usage: $0 [p1|p2|p3|p4|p6|p7|all]" >&2; exit 2 ;; esac
 mkdir -p "$RESULTS" "$WORK"
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -371,6 +371,36 @@ p6() {
   row "| P6 | RSS during P6: max ($n samples) | – | $mx MB | – | < 150 MB | $(py "print('PASS' if $mx < 150 else 'FAIL')") |"
 }
 
+# ---------------------------------------------------------------- P7
+p7() {
+  log "P7: export of every record in the window (curl, NDJSON and gzip CSV) from the $RECORDS-call data set"
+  ensure_dataset
+  # Exports may run many times a second here; lift the default limit of 2/s for the bench.
+  grep -q '^export = 0' "$MAIN/callrec.toml" || sed -i 's/^report_events = 0$/report_events = 0\nexport = 0/' "$MAIN/callrec.toml"
+  start_server "$MAIN" p7-server
+  local path cert=$MAIN/data/tls/cert.pem
+  path=$(api_path "$MAIN" records/export)
+  start_rss "$SERVER_PID" "$RESULTS/p7-rss.txt"
+  local t0 t1 lines secs
+  t0=$(date +%s.%N)
+  curl -s --cacert "$cert" -X POST -d '{"startTimestamp":0}' "https://127.0.0.1:$PORT$path" \
+    | wc -l > "$RESULTS/p7-ndjson-lines.txt"
+  t1=$(date +%s.%N)
+  lines=$(cat "$RESULTS/p7-ndjson-lines.txt"); secs=$(py "print('%.2f' % ($t1 - $t0))")
+  t0=$(date +%s.%N)
+  curl -s --cacert "$cert" -H 'Accept-Encoding: gzip' -X POST -d '{"startTimestamp":0,"format":"csv"}' \
+    "https://127.0.0.1:$PORT$path" | gzip -dc | wc -l > "$RESULTS/p7-csv-lines.txt"
+  t1=$(date +%s.%N)
+  local csv_lines csv_secs; csv_lines=$(cat "$RESULTS/p7-csv-lines.txt"); csv_secs=$(py "print('%.2f' % ($t1 - $t0))")
+  stop_rss; stop_server
+  local rate csv_rate
+  rate=$(py "print(round($lines / $secs * 60))"); csv_rate=$(py "print(round(($csv_lines - 1) / $csv_secs * 60))")
+  read -r mx first last n < <(rss_stats "$RESULTS/p7-rss.txt")
+  row "| P7 | export NDJSON: $lines records in $secs s | target 5 000 000/min | $rate /min | $(py "print('%.2f' % ($rate/5e6))")× | ≥ 5 M/min | $(py "print('PASS' if $rate >= 5e6 else 'FAIL')") |"
+  row "| P7 | export CSV + gzip: $((csv_lines - 1)) records in $csv_secs s | target 5 000 000/min | $csv_rate /min | $(py "print('%.2f' % ($csv_rate/5e6))")× | ≥ 5 M/min | $(py "print('PASS' if $csv_rate >= 5e6 else 'FAIL')") |"
+  row "| P7 | RSS during the exports: max / first-min avg / last-min avg ($n samples) | – | $mx / $first / $last MB | – | flat, < 150 MB | $(py "print('PASS' if $mx < 150 else 'FAIL')") |"
+}
+
 # ---------------------------------------------------------------- main
 install_tools
 if [ "$SKIP_BUILD" != 1 ]; then
@@ -393,7 +423,8 @@ case "$PHASE" in
   p3) p3 ;;
   p4) [ "$SOAK" -gt 0 ] || SOAK=$DURATION; p4 ;;
   p6) p6 ;;
-  all) p1; p2; p3; p4; p6 ;;
+  p7) p7 ;;
+  all) p1; p2; p3; p4; p6; p7 ;;
 esac
 echo
 cat "$SUMMARY"
