@@ -184,28 +184,29 @@ fn random_node_id() -> i64 {
 /// The `WHERE` clause of a filter query and its parameters (`$1`, `$2`, … in order). The
 /// `part_day` range is derived from the `start_s` range, so the planner prunes to its days.
 fn filter_where(q: &RecordQuery) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+    // With a cursor the range ends at the cursor's second (partitions and index range both).
+    let to_secs = match &q.after {
+        Some(k) => q.to_secs.min(k.start_secs),
+        None => q.to_secs,
+    };
     let mut sql =
         String::from("sdkappid = $1 AND part_day BETWEEN $2 AND $3 AND start_s BETWEEN $4 AND $5");
     let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![
         Box::new(app_to_sql(q.sdkappid)),
         Box::new(day_of_secs(q.from_secs)),
-        Box::new(day_of_secs(q.to_secs)),
+        Box::new(day_of_secs(to_secs)),
         Box::new(q.from_secs),
-        Box::new(q.to_secs),
+        Box::new(to_secs),
     ];
     sql.push_str(&shape_where(q, &mut params));
     // A cursor: only records after it in the page order (`start_s DESC, call_id ASC`); the day
     // bound prunes the partitions already paged through.
     if let Some(k) = &q.after {
-        params.push(Box::new(day_of_secs(k.start_secs)));
-        let d = params.len();
         params.push(Box::new(k.start_secs));
         let s = params.len();
         params.push(Box::new(k.call_id.clone()));
         let c = params.len();
-        sql.push_str(&format!(
-            " AND part_day <= ${d} AND start_s <= ${s} AND (start_s < ${s} OR call_id > ${c})"
-        ));
+        sql.push_str(&format!(" AND (start_s < ${s} OR call_id > ${c})"));
     }
     (sql, params)
 }

@@ -40,16 +40,22 @@ pub(crate) fn filter_where(q: &RecordQuery) -> (String, Vec<Value>) {
 /// (`start_s DESC, call_id ASC`): an upper bound on `start_s` (so the index range starts at the
 /// cursor) and the tie-break on `call_id` among calls of the cursor's second.
 pub(crate) fn page_where(q: &RecordQuery) -> (String, Vec<Value>) {
-    let (mut sql, mut params) = filter_where(q);
-    if let Some(k) = &q.after {
-        params.push(Value::Integer(k.start_secs));
-        let s = params.len();
-        params.push(Value::Text(k.call_id.clone()));
-        let c = params.len();
-        sql.push_str(&format!(
-            " AND start_s <= ?{s} AND (start_s < ?{s} OR call_id > ?{c})"
-        ));
-    }
+    let Some(k) = &q.after else {
+        return filter_where(q);
+    };
+    // The range's upper end moves to the cursor's second (computed here: given as a second
+    // bound, SQLite may keep the query's own end for the index range and filter the rest, which
+    // makes every page scan from the newest record).
+    let moved = RecordQuery {
+        to_secs: q.to_secs.min(k.start_secs),
+        ..q.clone()
+    };
+    let (mut sql, mut params) = filter_where(&moved);
+    params.push(Value::Integer(k.start_secs));
+    let s = params.len();
+    params.push(Value::Text(k.call_id.clone()));
+    let c = params.len();
+    sql.push_str(&format!(" AND (start_s < ?{s} OR call_id > ?{c})"));
     (sql, params)
 }
 
