@@ -115,6 +115,35 @@ pub enum RecordsQuery {
 Times (T) are Unix seconds (1700000000), RFC 3339 (2024-05-01T12:00:00Z), `now`, or relative to now: \
 -30s, -15m, -1h, -7d, -2w.")]
     Filter(FilterArgs),
+    /// Every record of a time range to a file or stdout (`export`, an extension), with a
+    /// progress bar.
+    Export(ExportArgs),
+}
+
+/// `callrec records export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Connection settings.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Earliest start time (default -7d).
+    #[arg(long, allow_hyphen_values = true)]
+    pub since: Option<String>,
+    /// Latest start time (default now).
+    #[arg(long, allow_hyphen_values = true)]
+    pub until: Option<String>,
+    /// Only this result.
+    #[arg(long, value_enum)]
+    pub result: Option<ResultArg>,
+    /// Only this call type.
+    #[arg(long = "type", value_enum)]
+    pub call_type: Option<TypeArg>,
+    /// `ndjson` (one JSON record per line) or `csv`.
+    #[arg(long, default_value = "ndjson", value_parser = ["ndjson", "csv"])]
+    pub format: String,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `callrec records get`.

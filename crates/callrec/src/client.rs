@@ -74,6 +74,30 @@ impl ApiClient {
         unwrap(&url, &envelope, ("ErrorCode", "ErrorInfo", "Response"))
     }
 
+    /// POSTs `body` to `/v1/{path}` and answers the raw response (for streamed answers), with no
+    /// time limit on the whole transfer.
+    pub async fn post_stream(&self, path: &str, body: &Value) -> Result<reqwest::Response, Error> {
+        let url = format!("{}/v1/{path}", self.base_url);
+        let random: u32 = rand::rng().random();
+        self.http
+            .post(&url)
+            .query(&[
+                ("sdkappid", self.sdkappid.to_string()),
+                ("identifier", self.identifier.clone()),
+                ("usersig", self.usersig.clone()),
+                ("random", random.to_string()),
+                ("contenttype", "json".to_owned()),
+            ])
+            .timeout(Duration::from_secs(7 * 86_400))
+            .json(body)
+            .send()
+            .await
+            .map_err(|source| Error::Http {
+                url,
+                source: source.without_url(),
+            })
+    }
+
     /// POSTs `body` with a fresh query string; the answer's JSON.
     async fn post(&self, url: &str, body: &Value) -> Result<Value, Error> {
         let random: u32 = rand::rng().random();

@@ -15,7 +15,99 @@ pub async fn run(args: &RecordsArgs) -> Result<ExitCode, Error> {
     match &args.query {
         RecordsQuery::Get(get) => run_get(get).await,
         RecordsQuery::Filter(filter) => run_filter(filter).await,
+        RecordsQuery::Export(export) => run_export(export).await,
     }
+}
+
+async fn run_export(args: &crate::cli::ExportArgs) -> Result<ExitCode, Error> {
+    use std::io::Write as _;
+    let client = ApiClient::new(&Connection::resolve(&args.connect)?)?;
+    let now = timearg::now_secs();
+    let since = match &args.since {
+        Some(t) => timearg::parse(t, now).map_err(Error::Usage)?,
+        None => now - 7 * 86_400,
+    };
+    let mut filter = Map::new();
+    filter.insert("startTimestamp".into(), since.into());
+    if let Some(t) = &args.until {
+        filter.insert(
+            "endTimestamp".into(),
+            timearg::parse(t, now).map_err(Error::Usage)?.into(),
+        );
+    }
+    if let Some(r) = args.result {
+        filter.insert("callResult".into(), r.as_str().into());
+    }
+    if let Some(t) = args.call_type {
+        filter.insert("callType".into(), t.as_str().into());
+    }
+    // The total first, for the progress bar.
+    let mut count = filter.clone();
+    count.insert("numberPerPage".into(), 1.into());
+    let total = client
+        .call("records/get_records_by_filter", &Value::Object(count))
+        .await?["totalNum"]
+        .as_u64()
+        .unwrap_or(0);
+    let mut body = filter;
+    body.insert("format".into(), args.format.clone().into());
+    let mut response = client
+        .post_stream("records/export", &Value::Object(body))
+        .await?;
+    let streamed = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| !t.starts_with("application/json"));
+    if !streamed {
+        // An envelope: an error found before the first record.
+        let text = response.text().await.unwrap_or_default();
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|_| Error::BadResponse(text.chars().take(200).collect()))?;
+        return Err(Error::Api {
+            code: v["errorCode"].as_i64().unwrap_or(-1),
+            message: v["errorMessage"].as_str().unwrap_or("").to_owned(),
+        });
+    }
+    let mut out: Box<dyn std::io::Write> = match &args.out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(Error::io(p))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40.cyan/blue} {pos}/{len} records ({per_sec})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let header_lines = u64::from(args.format == "csv");
+    let mut lines: u64 = 0;
+    let io_err = |e: std::io::Error| Error::Io {
+        path: args.out.clone().unwrap_or_else(|| "stdout".into()),
+        source: e,
+    };
+    while let Some(chunk) = response.chunk().await.map_err(|source| Error::Http {
+        url: "records/export".into(),
+        source: source.without_url(),
+    })? {
+        out.write_all(&chunk).map_err(io_err)?;
+        lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+        bar.set_position(lines.saturating_sub(header_lines));
+    }
+    out.flush().map_err(io_err)?;
+    bar.finish_and_clear();
+    eprintln!(
+        "exported {} records{}",
+        lines.saturating_sub(header_lines),
+        args.out
+            .as_ref()
+            .map(|p| format!(" to {}", p.display()))
+            .unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run_get(args: &GetArgs) -> Result<ExitCode, Error> {

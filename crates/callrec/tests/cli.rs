@@ -516,3 +516,87 @@ fn callbacks_listen_receives_and_verifies_what_simulate_causes() {
     assert!(get.status.success());
     drop(server);
 }
+
+/// `records export` writes every record of the range (as `records filter` counts them) to a file.
+#[test]
+fn records_export_writes_every_record_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let server = Server::start(&config, &[]);
+    let cfg = config.to_str().unwrap();
+    run_ok(&[
+        "simulate",
+        "--config",
+        cfg,
+        "--url",
+        &server.url,
+        "--calls",
+        "40",
+        "--seed",
+        "3",
+    ]);
+    let filter: Value = serde_json::from_str(&run_ok(&[
+        "records",
+        "filter",
+        "--config",
+        cfg,
+        "--url",
+        &server.url,
+        "--since",
+        "-1d",
+        "--json",
+    ]))
+    .unwrap();
+    let total = filter["totalNum"].as_u64().unwrap();
+    assert!(total > 0);
+    let out = dir.path().join("calls.csv");
+    let run = run(&[
+        "records",
+        "export",
+        "--config",
+        cfg,
+        "--url",
+        &server.url,
+        "--since",
+        "-1d",
+        "--format",
+        "csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains(&format!("exported {total} records to")),
+        "{stderr}"
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("callId,sdkAppId,"));
+    assert_eq!(text.lines().count() as u64, total + 1);
+    // NDJSON to stdout: one record per line.
+    let ndjson = run_ok(&[
+        "records",
+        "export",
+        "--config",
+        cfg,
+        "--url",
+        &server.url,
+        "--since",
+        "-1d",
+    ]);
+    let ids: Vec<String> = ndjson
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["callId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len() as u64, total);
+    drop(server);
+}
