@@ -261,31 +261,9 @@ pub fn run(args: &CallbacksArgs) -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("poisoned"))?
             .clear();
 
-        let every_v1 = [
-            "caller_start_call",
-            "callee_receive_call",
-            "invite_user",
-            "join_in_group_call",
-            "callee_accept_call",
-            "caller_call_accepted",
-            "callee_reject_call",
-            "caller_call_rejected",
-            "caller_call_busy",
-            "callee_not_answer_call",
-            "caller_call_missed",
-            "caller_cancel_call",
-            "callee_call_canceled",
-            "caller_call_end",
-            "callee_call_end",
-            "caller_call_interrupted",
-            "callee_call_interrupted",
-            "cancel",
-            "reject",
-            "not_answer",
-            "normal_end",
-            "call_busy",
-            "interrupt",
-        ];
+        // Every v1 command (the ones no event produces change nothing).
+        let mut every_v1 = callrec_server::v1::callbacks::EVENT_COMMANDS.to_vec();
+        every_v1.extend(callrec_server::v1::callbacks::STATUS_COMMANDS);
         v1_call(
             &args.target,
             "callback/set",

@@ -136,36 +136,13 @@ pub async fn filter_records(
     caller: &Caller,
     params: &FilterParams,
 ) -> Result<Outcome, Failure> {
-    let earliest = earliest_secs(state);
-    let start = params.start_secs.unwrap_or(earliest);
-    let end = params.end_secs.unwrap_or_else(|| state.clock.now_secs());
-    if end < start {
-        let (start_name, end_name) = params.field_names;
-        return Err(Failure::invalid(format!(
-            "{end_name} {end} is earlier than {start_name} {start}"
-        )));
-    }
-    let query = RecordQuery {
-        sdkappid: caller.sdkappid,
-        from_secs: start.max(earliest),
-        to_secs: end,
-        result: params.result,
-        call_type: params.call_type,
-        offset: if params.with_cursor {
-            0
-        } else {
-            (params.page - 1).saturating_mul(u64::from(params.per_page))
-        },
-        // Cursor mode reads one more, to know whether a next page exists.
-        limit: params.per_page + u32::from(params.with_cursor),
-        after: params
-            .cursor
-            .as_deref()
-            .map(|c| cursor::decode(state, caller, params, c))
-            .transpose()?,
-        with_total: params.with_total,
-    };
-    if query.from_secs > query.to_secs {
+    let base = base_query(state, caller, params)?;
+    let after = params
+        .cursor
+        .as_deref()
+        .map(|c| cursor::decode(state, caller, params, c))
+        .transpose()?;
+    let Some(base) = base else {
         // The whole range lies before the retention window.
         return Ok(Outcome::Page(RecordPage {
             total: params.with_total.then_some(0),
@@ -173,7 +150,19 @@ pub async fn filter_records(
             records: Vec::new(),
             next_cursor: None,
         }));
-    }
+    };
+    let query = RecordQuery {
+        offset: if params.with_cursor {
+            0
+        } else {
+            (params.page - 1).saturating_mul(u64::from(params.per_page))
+        },
+        // Cursor mode reads one more, to know whether a next page exists.
+        limit: params.per_page + u32::from(params.with_cursor),
+        after,
+        with_total: params.with_total,
+        ..base
+    };
     let mut found = state
         .store
         .filter_records(&query)

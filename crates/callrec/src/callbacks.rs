@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use callrec_server::callbacks::sign::tencent_sign;
 use callrec_server::config::{App, Config};
+use callrec_server::v1::callbacks::{EVENT_COMMANDS, STATUS_COMMANDS};
+use callrec_server::v4::callbacks::COMMANDS as V4_COMMANDS;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -123,41 +125,12 @@ async fn redeliver(args: &RedeliverArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every v1 command word (`--configure v1`).
-const V1_COMMANDS: [&str; 25] = [
-    "caller_start_call",
-    "callee_receive_call",
-    "invite_user",
-    "join_in_group_call",
-    "callee_accept_call",
-    "caller_call_accepted",
-    "callee_reject_call",
-    "caller_call_rejected",
-    "caller_call_busy",
-    "callee_not_answer_call",
-    "caller_call_missed",
-    "caller_cancel_call",
-    "callee_call_canceled",
-    "caller_call_end",
-    "callee_call_end",
-    "caller_call_interrupted",
-    "callee_call_interrupted",
-    "caller_call_failed",
-    "callee_ignore_call",
-    "cancel",
-    "reject",
-    "not_answer",
-    "normal_end",
-    "call_busy",
-    "interrupt",
-];
-
-/// Every v4 command (`--configure v4`).
-const V4_COMMANDS: [&str; 3] = [
-    "Call.CallbackAfterStartCall",
-    "Call.CallbackAfterMemberChanged",
-    "Call.CallbackAfterEndCall",
-];
+/// Every v1 command word (`--configure v1`): the event callbacks, then the status callbacks.
+fn v1_commands() -> Vec<&'static str> {
+    let mut all = EVENT_COMMANDS.to_vec();
+    all.extend(STATUS_COMMANDS);
+    all
+}
 
 /// What the receiver checks signatures with.
 struct Verifier {
@@ -331,7 +304,7 @@ async fn configure(client: &ApiClient, g: GenerationArg, url: &str) -> Result<Pr
             client
                 .call(
                     "callback/set",
-                    &json!({"address": url, "actions": V1_COMMANDS}),
+                    &json!({"address": url, "actions": v1_commands()}),
                 )
                 .await?;
             Ok(previous)
