@@ -3,7 +3,8 @@
 local ids = {}
 local path = os.getenv("REQ_PATH")
 local threads = {}
-local bad = 0
+-- Global (not local): done() reads it from each thread with thread:get.
+bad = 0
 
 function setup(thread)
   table.insert(threads, thread)

@@ -1,9 +1,10 @@
--- wrk script for P3: POST get_records_by_filter, one filter mix per run, a random page 1-10 of
--- 100 per request. env: REQ_PATH (path + query), FILTER (the JSON fields of the mix, without braces).
+-- wrk script for P3 (and P8): POST get_records_by_filter (get_stats), one filter mix per run, a
+-- random page 1-10 of 100 per request. env: REQ_PATH (path + query), FILTER (the JSON fields of the mix, without braces).
 local path = os.getenv("REQ_PATH")
 local filter = os.getenv("FILTER")
 local threads = {}
-local bad = 0
+-- Global (not local): done() reads it from each thread with thread:get.
+bad = 0
 
 function setup(thread)
   table.insert(threads, thread)
@@ -14,8 +15,16 @@ function init(args)
   wrk.headers["Content-Type"] = "application/json"
 end
 
+-- PAGED=0 (P8, get_stats): the body is the mix alone, no paging fields.
+local paged = os.getenv("PAGED") ~= "0"
+
 function request()
-  local body = '{' .. filter .. ',"numberPerPage":100,"page":' .. math.random(10) .. '}'
+  local body
+  if paged then
+    body = '{' .. filter .. ',"numberPerPage":100,"page":' .. math.random(10) .. '}'
+  else
+    body = '{' .. filter .. '}'
+  end
   return wrk.format("POST", path, nil, body)
 end
 

@@ -73,7 +73,16 @@ pub struct LoadArgs {
     /// Replace an existing database.
     #[arg(long)]
     pub force: bool,
+    /// Distinct users the calls' participants are drawn from (0: one per 5 calls). Besides
+    /// them, `heavy_user` calls in every 1000th call and `light_user` in exactly 3 calls.
+    #[arg(long, default_value_t = 0)]
+    pub users: u64,
 }
+
+/// The user who makes every 1000th call (10 000 calls in 10 M).
+pub const HEAVY_USER: &str = "heavy_user";
+/// The user who makes exactly 3 calls.
+pub const LIGHT_USER: &str = "light_user";
 
 /// Calls per chunk handed from a generator thread to the writer.
 const CHUNK: u64 = 2_000;
@@ -135,6 +144,7 @@ struct CallRow {
     end_ms: Option<i64>,
     callees: String,
     due_ms: Option<i64>,
+    talk_s: i64,
     events: Vec<EventRow>,
 }
 
@@ -162,6 +172,7 @@ struct Plan {
     span_ms: i64,
     timeouts: Timeouts,
     seed: u64,
+    users: u64,
 }
 
 impl Plan {
@@ -183,6 +194,54 @@ impl Plan {
             .unwrap_or(self.now_ms);
         let delta = target - start_time;
         let call_id = uuid_v7(target, i, rng);
+        // The generator's few hundred users become a realistic population: each distinct user
+        // of the call is drawn from `users` (distinct within the call); the caller of every
+        // 1000th call is the heavy user, and of three calls the light one.
+        let caller = sim
+            .events
+            .iter()
+            .find(|e| e.kind == EventType::Start)
+            .map(|e| e.user_id.clone())
+            .unwrap_or_default();
+        let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let fixed = if i.is_multiple_of(1000) {
+            Some(HEAVY_USER)
+        } else if [
+            self.records / 4 + 1,
+            self.records / 2 + 1,
+            self.records * 3 / 4 + 1,
+        ]
+        .contains(&i)
+        {
+            Some(LIGHT_USER)
+        } else {
+            None
+        };
+        if let Some(f) = fixed {
+            names.insert(caller, f.to_owned());
+        }
+        let mut rename = |u: &str, rng: &mut StdRng| -> String {
+            if let Some(n) = names.get(u) {
+                return n.clone();
+            }
+            let taken: HashSet<String> = names.values().cloned().collect();
+            let n = loop {
+                let n = format!("u{:07}", rng.random_range(0..self.users));
+                if !taken.contains(&n) {
+                    break n;
+                }
+            };
+            names.insert(u.to_owned(), n.clone());
+            n
+        };
+        let mut sim = sim;
+        for e in &mut sim.events {
+            e.user_id = rename(&e.user_id, rng);
+            for c in e.callees.iter_mut().chain(e.invitees.iter_mut()) {
+                *c = rename(c, rng);
+            }
+            // Each repeated copy keeps its original's eventId; ids stay unique per call.
+        }
         let mut seen = HashSet::with_capacity(sim.events.len() + 4);
         let mut events: Vec<Event> = Vec::with_capacity(sim.events.len() + 4);
         for mut e in sim.events {
@@ -235,6 +294,7 @@ impl Plan {
             end_ms: r.end_ms,
             callees: serde_json::to_string(&r.callees).unwrap_or_else(|_| "[]".into()),
             due_ms: state.next_due_ms(self.timeouts),
+            talk_s: r.talk_secs(),
             events: rows,
         }
     }
@@ -312,6 +372,11 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
         span_ms: last_start_ms - first_start_ms,
         timeouts,
         seed: args.seed,
+        users: if args.users == 0 {
+            (args.records / 5).max(10)
+        } else {
+            args.users
+        },
     };
 
     let mut conn = Connection::open(&args.db)?;
@@ -372,8 +437,9 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
             {
                 let mut ins_call = tx.prepare_cached(
                     "INSERT INTO calls (sdkappid, call_id, first_event_ms, start_ms, start_s, ended, \
-                     result, call_type, media_type, room_id, caller, accept_ms, end_ms, callees, due_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                     result, call_type, media_type, room_id, caller, accept_ms, end_ms, callees, due_ms, \
+                     talk_s) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 )?;
                 let mut ins_event = tx.prepare_cached(
                     "INSERT INTO events (sdkappid, call_id, dedupe_key, time_ms, kind, user_id, \
@@ -396,6 +462,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
                         row.end_ms,
                         row.callees,
                         row.due_ms,
+                        row.talk_s,
                     ])?;
                     for e in &row.events {
                         ins_event.execute(params![
@@ -446,9 +513,12 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     conn.execute_batch(&format!(
         "BEGIN; {} COMMIT;",
-        callrec_store_sqlite::REBUILD_CALL_COUNTS_SQL
+        callrec_store_sqlite::REBUILD_DERIVED_SQL
     ))?;
-    eprintln!("load: call_counts in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "load: call_counts and call_users in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     for (kind, name, sql) in &indexes {
         let t = Instant::now();
         conn.execute_batch(sql)?;
@@ -465,6 +535,8 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
         "{}",
         serde_json::json!({
             "calls": calls_done,
+            "heavy_user": HEAVY_USER,
+            "light_user": LIGHT_USER,
             "events": events_done,
             "insert_s": (loaded.as_secs_f64() * 10.0).round() / 10.0,
             "total_s": (total * 10.0).round() / 10.0,

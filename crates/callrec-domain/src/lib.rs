@@ -10,6 +10,7 @@ pub mod change;
 pub mod clock;
 pub mod detail;
 pub mod event;
+pub mod filter;
 pub mod fold;
 pub mod record;
 pub mod store;
@@ -23,6 +24,9 @@ pub use change::{Change, changes, changes_of_storing};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use detail::{CallDetail, EventView, Participant, ParticipantOutcome, Role, call_detail};
 pub use event::{CallType, Event, EventError, EventType, MAX_ID_LEN, MediaType, validate_event};
+pub use filter::{
+    BucketStats, MAX_CALL_IDS, Order, RecordFilter, StatsBucket, fill_buckets, stats_of,
+};
 pub use fold::{CallState, Presence, Step, Timeouts, Trace, fold, fold_timed, fold_traced};
 pub use record::{CallResult, Record};
 pub use store::{

@@ -106,6 +106,14 @@ impl Record {
         self.accept_ms.map_or(0, |t| t.div_euclid(1000))
     }
 
+    /// Connected time, seconds: `endTs − acceptTs`; 0 for a call never connected or not ended.
+    pub fn talk_secs(&self) -> i64 {
+        match (self.accept_ms, self.end_ms) {
+            (Some(_), Some(_)) => (self.end_secs() - self.accept_secs()).max(0),
+            _ => 0,
+        }
+    }
+
     /// `endTs`: whole seconds, 0 while ongoing.
     pub fn end_secs(&self) -> i64 {
         self.end_ms.map_or(0, |t| t.div_euclid(1000))

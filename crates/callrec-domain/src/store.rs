@@ -20,6 +20,7 @@ use crate::callback::{
     AttemptResult, CallbackConfig, Delivery, DeliveryQuery, Generation, OutboxStats, Redeliver,
 };
 use crate::event::{CallType, Event};
+use crate::filter::{BucketStats, Order, RecordFilter, StatsBucket};
 use crate::record::{CallResult, Record};
 
 /// A store failure, by meaning. No driver type crosses this boundary.
@@ -90,6 +91,10 @@ pub struct RecordQuery {
     pub result: ResultFilter,
     /// Call type filter.
     pub call_type: Option<CallType>,
+    /// The extensions' filter fields.
+    pub filter: RecordFilter,
+    /// The page order.
+    pub order: Order,
     /// Records to skip (`(page − 1) × per_page`).
     pub offset: u64,
     /// Page size.
@@ -100,7 +105,7 @@ pub struct RecordQuery {
     pub with_total: bool,
 }
 
-/// A record's place in the page order (`startCallTs` descending, then `callId` ascending).
+/// A record's place in the page order ([`Order`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RecordKey {
     /// `startCallTs`, seconds.
@@ -109,7 +114,7 @@ pub struct RecordKey {
     pub call_id: String,
 }
 
-/// One page of records, ordered by `startCallTs` descending then `callId` ascending.
+/// One page of records, in the query's [`Order`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordPage {
     /// Number of records matching the query, on all pages (`None` unless asked for).
@@ -169,6 +174,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// One page of records matching `query`, with the total count.
     async fn filter_records(&self, query: &RecordQuery) -> Result<RecordPage, StoreError>;
+
+    /// The statistics of the ended calls `query` matches (its paging, order and cursor are
+    /// ignored; `query.result` never selects ongoing calls), per bucket: only buckets with calls
+    /// need be returned, each at most once (see [`fill_buckets`](crate::fill_buckets)).
+    async fn record_stats(
+        &self,
+        query: &RecordQuery,
+        bucket: StatsBucket,
+    ) -> Result<Vec<BucketStats>, StoreError>;
 
     /// The participants of each of `call_ids` whose `start` has been stored.
     async fn participants(

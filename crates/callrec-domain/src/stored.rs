@@ -226,6 +226,8 @@ pub struct RecordColumns {
     pub callees: Vec<String>,
     /// When the call's next time-out falls due, if any.
     pub due_ms: Option<i64>,
+    /// Connected seconds ([`Record::talk_secs`](crate::Record::talk_secs)).
+    pub talk_s: i64,
 }
 
 impl CallRow {
@@ -247,6 +249,7 @@ impl CallRow {
                 end_ms: r.end_ms,
                 callees: r.callees.clone(),
                 due_ms: s.next_due_ms(timeouts),
+                talk_s: r.talk_secs(),
             }
         });
         CallRow {

@@ -6,8 +6,8 @@
 //! and `v4` modules know field names, envelopes and error numbers.
 
 use callrec_domain::{
-    CallType, CallbackConfig, Delivery, DeliveryStatus, Event, MediaType, Record, Redeliver,
-    ResultFilter,
+    BucketStats, CallType, CallbackConfig, Delivery, DeliveryStatus, Event, MediaType, Order,
+    Record, RecordFilter, Redeliver, ResultFilter, StatsBucket,
 };
 use serde_json::{Map, Value};
 
@@ -61,6 +61,13 @@ pub enum Request {
         /// The call.
         call_id: String,
     },
+    /// Statistics of the ended calls matching a filter.
+    GetStats {
+        /// The filter (its page fields are ignored).
+        filter: FilterParams,
+        /// How calls are grouped.
+        bucket: StatsBucket,
+    },
     /// A page of produced callbacks.
     GetDeliveries(DeliveriesParams),
     /// Make callbacks pending again.
@@ -112,6 +119,10 @@ pub struct FilterParams {
     pub cursor: Option<String>,
     /// Count the matches (default true; an extension).
     pub with_total: bool,
+    /// The extensions' filter fields.
+    pub filter: RecordFilter,
+    /// The page order (an extension).
+    pub order: Order,
 }
 
 /// `start_call_by_robot`'s request.
@@ -153,6 +164,8 @@ pub enum Outcome {
     },
     /// A call in detail.
     CallDetail(Box<callrec_domain::CallDetail>),
+    /// Statistics, every bucket of the range, oldest first.
+    Stats(Vec<BucketStats>),
     /// Records to stream (the pipeline streams them after the checks).
     Export {
         /// The query; its `after` and `limit` are the stream's.

@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod export;
 pub mod failure;
+pub mod filter_fields;
 pub mod jobs;
 pub mod json;
 pub mod metrics;

@@ -94,10 +94,11 @@ const API_SLOTS: usize = ENDPOINTS.len() + Generation::ALL.len();
 const OUTCOME_SLOTS: usize = FailureKind::ALL.len() + 1;
 
 /// The store operations timed by [`TimedStore`].
-const STORE_OPS: [&str; 8] = [
+const STORE_OPS: [&str; 9] = [
     "ingest",
     "get_record",
     "filter_records",
+    "record_stats",
     "participants",
     "due_calls",
     "call_events",
@@ -416,6 +417,17 @@ impl Store for TimedStore {
         let t = Instant::now();
         let r = self.inner.filter_records(query).await;
         self.metrics.observe_store("filter_records", t);
+        r
+    }
+
+    async fn record_stats(
+        &self,
+        query: &RecordQuery,
+        bucket: callrec_domain::StatsBucket,
+    ) -> Result<Vec<callrec_domain::BucketStats>, StoreError> {
+        let t = Instant::now();
+        let r = self.inner.record_stats(query, bucket).await;
+        self.metrics.observe_store("record_stats", t);
         r
     }
 

@@ -260,6 +260,9 @@ async fn run(state: &AppState, caller: &Caller, request: ApiRequest) -> Result<O
         ApiRequest::Export { filter, format } => {
             crate::records::export(state, caller, &filter, format)
         }
+        ApiRequest::GetStats { filter, bucket } => {
+            crate::records::get_stats(state, caller, &filter, bucket).await
+        }
         ApiRequest::GetCallDetail { call_id } => {
             crate::records::get_call_detail(state, caller, &call_id).await
         }

@@ -5,7 +5,7 @@
 //! before the retention job has purged it; filter bounds are checked as given and then clamped
 //! to the retention window.
 
-use callrec_domain::{Record, RecordQuery};
+use callrec_domain::{CallResult, Record, RecordQuery, ResultFilter, StatsBucket, fill_buckets};
 
 use crate::api::{FilterParams, Outcome, RecordPage};
 use crate::auth::Caller;
@@ -106,6 +106,8 @@ fn base_query(
         to_secs: end,
         result: params.result,
         call_type: params.call_type,
+        filter: params.filter.clone(),
+        order: params.order,
         offset: 0,
         limit: EXPORT_CHUNK,
         after: None,
@@ -128,6 +130,48 @@ pub fn export(
         query: base_query(state, caller, params)?,
         format,
     })
+}
+
+/// Most buckets one `get_stats` answer holds.
+pub const MAX_STATS_BUCKETS: i64 = 10_000;
+
+/// `get_stats`: sums over the ended calls matching the filter, every bucket of the range.
+pub async fn get_stats(
+    state: &AppState,
+    caller: &Caller,
+    params: &FilterParams,
+    bucket: StatsBucket,
+) -> Result<Outcome, Failure> {
+    if params.result == ResultFilter::Is(CallResult::Ongoing) {
+        return Err(Failure::invalid(
+            "statistics are over ended calls: callResult ongoing is not allowed here",
+        ));
+    }
+    let base = base_query(state, caller, params)?;
+    // The range as given (the query's start may be clamped to the retention window).
+    let from = params.start_secs.unwrap_or_else(|| earliest_secs(state));
+    let to = params.end_secs.unwrap_or_else(|| state.clock.now_secs());
+    let n = bucket.count(from, to);
+    if n > MAX_STATS_BUCKETS {
+        return Err(Failure::invalid(format!(
+            "the range has {n} buckets of this size; at most {MAX_STATS_BUCKETS} are answered"
+        )));
+    }
+    let mut found = match &base {
+        Some(q) => state
+            .store
+            .record_stats(q, bucket)
+            .await
+            .map_err(|e| Failure::internal(&e))?,
+        None => Vec::new(),
+    };
+    if bucket == StatsBucket::All {
+        // One bucket, named by the range's start as given.
+        for b in &mut found {
+            b.start_secs = from;
+        }
+    }
+    Ok(Outcome::Stats(fill_buckets(bucket, from, to, found)))
 }
 
 /// A page of records.
@@ -188,7 +232,7 @@ pub async fn filter_records(
 ///
 /// A cursor is `<base64url(start seconds "." callId)>.<base64url(16-byte HMAC-SHA256)>`, the MAC
 /// keyed with the app's secret key over the app, the filter as the client sent it (start and
-/// end as given, result, type, page size) and the position. Any node of the app verifies it; a
+/// end as given, result, type, page size, the extension fields, the order) and the position. Any node of the app verifies it; a
 /// cursor edited, made for another app or another filter is refused (an invalid field), never
 /// answered with a wrong page.
 mod cursor {
@@ -218,9 +262,18 @@ mod cursor {
             .unwrap_or_default();
         // HMAC takes keys of any length.
         let mut m = Hmac::<Sha256>::new_from_slice(&key).unwrap_or_else(|_| unreachable!());
+        // The extension fields and the order by their (stable) debug form: a cursor made for
+        // another user, room, duration, list or order is refused.
         let filter = format!(
-            "records-cursor/1|{}|{:?}|{:?}|{:?}|{:?}|{}|{start_secs}|",
-            caller.sdkappid, p.start_secs, p.end_secs, p.result, p.call_type, p.per_page
+            "records-cursor/2|{}|{:?}|{:?}|{:?}|{:?}|{}|{:?}|{:?}|{start_secs}|",
+            caller.sdkappid,
+            p.start_secs,
+            p.end_secs,
+            p.result,
+            p.call_type,
+            p.per_page,
+            p.filter,
+            p.order
         );
         m.update(filter.as_bytes());
         m.update(call_id.as_bytes());

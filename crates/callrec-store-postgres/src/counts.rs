@@ -3,14 +3,20 @@
 //! Counting the matching `calls` rows of a wide range (a week: ~100 k rows over 7 partitions)
 //! cost 70–130 ms per request. Instead, every transaction that changes a `calls` row also
 //! adds its effect to `call_counts`: one row per (sdkappid, UTC hour of the start, ended,
-//! result, call type, slot) holding how many started calls have those values. Only calls with a
+//! result, call type, media type, slot) holding how many started calls have those values, how
+//! many of them ended after a connection, and the sum of their connected seconds (`talk_s`,
+//! 0 until the end). Only calls with a
 //! start are counted (the filter needs `start_s`). The writer computes the change (−1 for the
 //! row's old values, +1 for its new ones) under the call's advisory lock and upserts the sums in
 //! the same transaction, so a snapshot that sees a call row sees its count, and vice versa.
 //!
 //! A query's total is then the sum over the hours lying wholly inside `[from, to]` plus an exact
 //! count of the calls in the partial hours at either edge (at most two hours of rows). Both run
-//! in the same snapshot as the page, so the total is still exact.
+//! in the same snapshot as the page, so the total is still exact. This serves every query
+//! whose extension filter sets at most the media type
+//! ([`RecordFilter::is_countable`](callrec_domain::RecordFilter::is_countable)), and the
+//! statistics of such queries the same way (per hour, summed into days or the whole range);
+//! other filters are counted from their driving index (see `query.rs`).
 //!
 //! **Slots.** Every group-commit writer adds to rows of its own `slot` (a per-store random base
 //! plus the writer's index, modulo [`SLOTS`]), so writers of one node never wait for each
@@ -44,75 +50,97 @@ pub(crate) fn bucket_sql(col: &str) -> String {
     )
 }
 
-/// One counted combination: (sdkappid, bucket, ended, result, call type).
-pub(crate) type CountKey = (i64, i64, bool, String, String);
+/// One counted combination: (sdkappid, bucket, ended, result, call type, media type).
+pub(crate) type CountKey = (i64, i64, bool, String, String, String);
+
+/// What a combination counts: calls, connected calls, their connected seconds.
+pub(crate) type CountSums = (i64, i64, i64);
+
+/// What a `calls` row is counted under and with: its values, when it has a start.
+/// `connected` is "ended after a connection": statistics count ended calls only, and so an
+/// accept alone (the call still ongoing) changes neither its counts nor its `call_users` rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Counted<'a> {
+    pub(crate) start_s: i64,
+    pub(crate) ended: bool,
+    pub(crate) result: &'a str,
+    pub(crate) call_type: &'a str,
+    pub(crate) media_type: &'a str,
+    pub(crate) connected: bool,
+    pub(crate) talk_s: i64,
+}
 
 /// Net changes to `call_counts` of one transaction.
 #[derive(Debug, Default)]
-pub(crate) struct Deltas(BTreeMap<CountKey, i64>);
+pub(crate) struct Deltas(BTreeMap<CountKey, CountSums>);
+
+/// The columns of [`Deltas::columns`]: apps, buckets, ended, results, call types, media types,
+/// calls, connected calls, connected seconds.
+pub(crate) type DeltaColumns<'a> = (
+    Vec<i64>,
+    Vec<i64>,
+    Vec<bool>,
+    Vec<&'a str>,
+    Vec<&'a str>,
+    Vec<&'a str>,
+    Vec<i64>,
+    Vec<i64>,
+    Vec<i64>,
+);
 
 impl Deltas {
-    /// Adds `n` for a row with these values; rows without a start are not counted.
-    pub(crate) fn add(
-        &mut self,
-        app: i64,
-        start_s: Option<i64>,
-        ended: bool,
-        result: Option<&str>,
-        call_type: Option<&str>,
-        n: i64,
-    ) {
-        let (Some(s), Some(r), Some(t)) = (start_s, result, call_type) else {
+    /// Adds `sign` (±1) times a row with these values; rows without a start are not counted.
+    pub(crate) fn add(&mut self, app: i64, row: Option<Counted<'_>>, sign: i64) {
+        let Some(r) = row else {
             return;
         };
-        *self
+        let e = self
             .0
-            .entry((app, bucket_of(s), ended, r.to_owned(), t.to_owned()))
-            .or_default() += n;
+            .entry((
+                app,
+                bucket_of(r.start_s),
+                r.ended,
+                r.result.to_owned(),
+                r.call_type.to_owned(),
+                r.media_type.to_owned(),
+            ))
+            .or_default();
+        e.0 += sign;
+        e.1 += sign * i64::from(r.connected);
+        e.2 += sign * r.talk_s;
     }
 
     /// The non-zero changes as column arrays (in key order, so concurrent upserts lock rows in
-    /// the same order): apps, buckets, ended, results, call types, amounts.
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn columns(
-        &self,
-    ) -> (
-        Vec<i64>,
-        Vec<i64>,
-        Vec<bool>,
-        Vec<&str>,
-        Vec<&str>,
-        Vec<i64>,
-    ) {
-        let mut c = (
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-        );
-        for ((app, bucket, ended, result, call_type), n) in &self.0 {
-            if *n != 0 {
+    /// the same order).
+    pub(crate) fn columns(&self) -> DeltaColumns<'_> {
+        let mut c: DeltaColumns<'_> = Default::default();
+        for ((app, bucket, ended, result, call_type, media_type), (n, connected, talk)) in &self.0 {
+            if (*n, *connected, *talk) != (0, 0, 0) {
                 c.0.push(*app);
                 c.1.push(*bucket);
                 c.2.push(*ended);
                 c.3.push(result.as_str());
                 c.4.push(call_type.as_str());
-                c.5.push(*n);
+                c.5.push(media_type.as_str());
+                c.6.push(*n);
+                c.7.push(*connected);
+                c.8.push(*talk);
             }
         }
         c
     }
 }
 
-/// Adds the changes of a transaction (`$1`…`$6` = [`Deltas::columns`], `$7` = the slot).
+/// Adds the changes of a transaction (`$1`…`$9` = [`Deltas::columns`], `$10` = the slot).
 pub(crate) const UPSERT_SQL: &str = "INSERT INTO call_counts \
-     (sdkappid, bucket, ended, result, call_type, slot, n) \
-     SELECT a, b, e, r, t, $7, n FROM unnest($1::int8[], $2::int8[], $3::bool[], $4::text[], \
-     $5::text[], $6::int8[]) AS x(a, b, e, r, t, n) ORDER BY a, b, e, r, t \
-     ON CONFLICT (sdkappid, bucket, ended, result, call_type, slot) \
-     DO UPDATE SET n = call_counts.n + excluded.n";
+     (sdkappid, bucket, ended, result, call_type, media_type, slot, n, connected, talk_s) \
+     SELECT a, b, e, r, t, m, $10, n, cn, tk FROM unnest($1::int8[], $2::int8[], $3::bool[], \
+     $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::int8[]) \
+     AS x(a, b, e, r, t, m, n, cn, tk) ORDER BY a, b, e, r, t, m \
+     ON CONFLICT (sdkappid, bucket, ended, result, call_type, media_type, slot) \
+     DO UPDATE SET n = call_counts.n + excluded.n, \
+     connected = call_counts.connected + excluded.connected, \
+     talk_s = call_counts.talk_s + excluded.talk_s";
 
 /// How a start range `[from, to]` (seconds, inclusive) is counted: whole buckets
 /// `[lo, hi]` from `call_counts`, and two start ranges counted row by row. Empty ranges are

@@ -9,12 +9,21 @@
 //!   by a transaction-scoped advisory lock, under which it is deduplicated and refolded from all
 //!   its events, so a record is always exactly the fold of its stored events whichever nodes
 //!   the events came through (see `writer.rs`).
-//! - **Partitions.** `calls` and `events` are partitioned by the UTC day of the call's age
-//!   (start, or first event while unstarted); filter queries carry the day range so only those
-//!   partitions are read, and retention drops whole days (see `schema.rs`).
-//! - **Totals.** `totalNum` of a filter query comes from `call_counts`, per-hour counts kept in
-//!   the writers' transactions, plus an exact count of the partial hours at the range's edges
-//!   (see `counts.rs`); the writers also `ANALYZE` the day partitions they fill (see `Growth`).
+//! - **Partitions.** `calls`, `events` and `call_users` are partitioned by the UTC day of the
+//!   call's age (start, or first event while unstarted); filter queries carry the day range so
+//!   only those partitions are read, and retention drops whole days (see `schema.rs`).
+//! - **Filters.** Each filter shape of `get_records_by_filter` is served from one driving index
+//!   (see `query.rs`): call ids by the primary key, a room by `calls_by_room`, a user / caller /
+//!   callee by `call_users`, a participant table kept by the writers (one row per participant
+//!   of each started call, with copies of the filtered columns, day-partitioned like `calls`),
+//!   the rest by the result / call-type indexes of `calls`. Both page orders read the same
+//!   indexes (ascending: backwards, with an incremental sort inside each second).
+//! - **Totals and statistics.** `totalNum` of a query whose extension filter sets at most the
+//!   media type, and its statistics, come from `call_counts`, per-hour counts (calls, connected
+//!   calls, connected seconds) kept in the writers' transactions, plus an exact count of the
+//!   partial hours at the range's edges (see `counts.rs`); other shapes count the rows of their
+//!   driving index (index-only for the user fields). The writers also `ANALYZE` the day
+//!   partitions they fill (see `Growth`).
 //! - **Jobs on many nodes.** [`Store::due_calls`] *claims* what it returns: each due call is
 //!   leased to the calling node for [`PgOptions::lease_ms`] (in the caller's clock, `now_ms`), so
 //!   while the lease runs no other node is handed the same due item (`FOR UPDATE SKIP LOCKED`
@@ -38,6 +47,7 @@ mod codec;
 mod counts;
 mod error;
 mod outbox;
+mod query;
 mod schema;
 mod writer;
 
@@ -48,29 +58,31 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use callrec_domain::stored::StoredCode as _;
 use callrec_domain::{
-    AttemptResult, CallbackConfig, CallbackPlanner, Delivery, DeliveryQuery, DueCall, Event,
-    Generation, IngestItem, IngestOutcome, OutboxStats, Participants, PurgeStats, Record,
-    RecordPage, RecordQuery, Redeliver, ResultFilter, Store, StoreError, Timeouts,
+    AttemptResult, BucketStats, CallbackConfig, CallbackPlanner, Delivery, DeliveryQuery, DueCall,
+    Event, Generation, IngestItem, IngestOutcome, OutboxStats, Participants, PurgeStats, Record,
+    RecordPage, RecordQuery, Redeliver, StatsBucket, Store, StoreError, Timeouts,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
-use tokio_postgres::types::ToSql;
 
 use crate::codec::{
-    EVENT_COLUMNS, RECORD_COLUMNS, app_from_sql, app_to_sql, day_of_ms, day_of_secs,
-    event_from_row, fnv64, participants_from_row, record_from_row,
+    EVENT_COLUMNS, RECORD_COLUMNS, app_from_sql, app_to_sql, day_of_ms, event_from_row, fnv64,
+    participants_from_row, record_from_row,
 };
-use crate::counts::{BUCKETS_PER_DAY, bucket_sql, split};
+use crate::counts::{BUCKETS_PER_DAY, bucket_sql};
 use crate::error::{closed, map_err, pool_err};
-use crate::schema::{Partitions, lock_id};
+use crate::query::Shape;
+use crate::schema::{PartitionInfo, Partitions, lock_id};
 use crate::writer::{Counters, Job, Shared};
 
 /// Ingest jobs that may wait for the writers before `ingest` itself waits (backpressure).
 const WRITE_QUEUE: usize = 4096;
+
+/// Taken first by a read transaction of both `call_users` and `calls` (see `schema.rs`).
+const LOCK_CALLS_SQL: &str = "LOCK TABLE ONLY calls IN ACCESS SHARE MODE";
 
 /// Calls deleted per transaction in the boundary day of a purge.
 const PURGE_CHUNK: i64 = 5_000;
@@ -179,100 +191,6 @@ fn random_node_id() -> i64 {
         &std::process::id().to_le_bytes(),
         &(std::ptr::addr_of!(here) as usize).to_le_bytes(),
     ]) as i64
-}
-
-/// The `WHERE` clause of a filter query and its parameters (`$1`, `$2`, … in order). The
-/// `part_day` range is derived from the `start_s` range, so the planner prunes to its days.
-fn filter_where(q: &RecordQuery) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
-    // With a cursor the range ends at the cursor's second (partitions and index range both).
-    let to_secs = match &q.after {
-        Some(k) => q.to_secs.min(k.start_secs),
-        None => q.to_secs,
-    };
-    let mut sql =
-        String::from("sdkappid = $1 AND part_day BETWEEN $2 AND $3 AND start_s BETWEEN $4 AND $5");
-    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![
-        Box::new(app_to_sql(q.sdkappid)),
-        Box::new(day_of_secs(q.from_secs)),
-        Box::new(day_of_secs(to_secs)),
-        Box::new(q.from_secs),
-        Box::new(to_secs),
-    ];
-    sql.push_str(&shape_where(q, &mut params));
-    // A cursor: only records after it in the page order (`start_s DESC, call_id ASC`); the day
-    // bound prunes the partitions already paged through.
-    if let Some(k) = &q.after {
-        params.push(Box::new(k.start_secs));
-        let s = params.len();
-        params.push(Box::new(k.call_id.clone()));
-        let c = params.len();
-        sql.push_str(&format!(" AND (start_s < ${s} OR call_id > ${c})"));
-    }
-    (sql, params)
-}
-
-/// The call type / result part of a filter (` AND …`), on columns `calls` and `call_counts`
-/// share; its parameters are appended to `params`.
-fn shape_where(q: &RecordQuery, params: &mut Vec<Box<dyn ToSql + Sync + Send>>) -> String {
-    let mut sql = String::new();
-    if let Some(t) = q.call_type {
-        params.push(Box::new(t.code()));
-        sql.push_str(&format!(" AND call_type = ${}", params.len()));
-    }
-    match q.result {
-        // Rows without a start have a NULL start_s, which the range already excludes.
-        ResultFilter::Ended => sql.push_str(" AND ended"),
-        ResultFilter::Is(r) => {
-            params.push(Box::new(r.code()));
-            sql.push_str(&format!(" AND result = ${}", params.len()));
-        }
-    }
-    sql
-}
-
-/// The exact number of calls matching `q` (see `counts.rs`): the maintained counts of the
-/// whole hours inside the start range, plus the matching rows of the partial hours at its
-/// edges. The statement's shape depends only on the filter's shape, not on the range.
-fn count_query(q: &RecordQuery) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
-    let sp = split(q.from_secs, q.to_secs);
-    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(app_to_sql(q.sdkappid))];
-    let shape = shape_where(q, &mut params);
-    let mut next = |v: Box<dyn ToSql + Sync + Send>| {
-        params.push(v);
-        params.len()
-    };
-    let (b1, b2) = (next(Box::new(sp.buckets.0)), next(Box::new(sp.buckets.1)));
-    let mut sql = format!(
-        "SELECT (SELECT COALESCE(sum(n), 0) FROM call_counts WHERE sdkappid = $1 \
-         AND bucket BETWEEN ${b1} AND ${b2}{shape})::int8"
-    );
-    for (lo, hi) in sp.exact {
-        let d1 = next(Box::new(day_of_secs(lo)));
-        let d2 = next(Box::new(day_of_secs(hi)));
-        let s1 = next(Box::new(lo));
-        let s2 = next(Box::new(hi));
-        sql.push_str(&format!(
-            " + (SELECT count(*) FROM calls WHERE sdkappid = $1 AND part_day BETWEEN ${d1} \
-             AND ${d2} AND start_s BETWEEN ${s1} AND ${s2}{shape})"
-        ));
-    }
-    (sql, params)
-}
-
-fn page_sql(where_: &str, n: usize) -> String {
-    format!(
-        "SELECT {RECORD_COLUMNS} FROM calls WHERE {where_} \
-         ORDER BY start_s DESC, call_id ASC LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
-    )
-}
-
-fn refs(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
-    params
-        .iter()
-        .map(|p| -> &(dyn ToSql + Sync) { &**p })
-        .collect()
 }
 
 impl PgStore {
@@ -392,13 +310,10 @@ impl PgStore {
     /// The plan PostgreSQL chooses for the page query of `q` (`EXPLAIN` text, one line per
     /// entry): a diagnostic, and how the tests check partition pruning.
     pub async fn explain_filter(&self, q: &RecordQuery) -> Result<Vec<String>, StoreError> {
-        let (where_, mut params) = filter_where(q);
-        let n = params.len();
-        params.push(Box::new(i64::from(q.limit)));
-        params.push(Box::new(i64::try_from(q.offset).unwrap_or(i64::MAX)));
+        let page = Shape::of(q).page();
         let client = self.client().await?;
         let rows = client
-            .query(&format!("EXPLAIN {}", page_sql(&where_, n)), &refs(&params))
+            .query(&format!("EXPLAIN {}", page.sql), &page.params.refs())
             .await
             .map_err(map_err)?;
         Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
@@ -427,11 +342,21 @@ impl PgStore {
         let parts = Partitions::list(&*client).await?;
         let mut dropped_days = Vec::new();
         let mut callbacks = !parts.is_empty() && outbox::any(client).await?;
-        for p in parts.iter().filter(|p| p.day < cutoff_day) {
+        let mut days: Vec<i32> = parts
+            .iter()
+            .map(|p| p.day)
+            .filter(|d| *d < cutoff_day)
+            .collect();
+        days.dedup();
+        for day in days {
+            let of_day: Vec<&PartitionInfo> = parts.iter().filter(|p| p.day == day).collect();
+            let calls = of_day.iter().find(|p| p.table == "calls");
             // First the day's callbacks, under their calls' locks (in chunks: a day may hold
             // many); callbacks produced for the day's calls after this (events for calls this
             // old, arriving during the purge) are left behind.
-            if callbacks && p.table == "calls" {
+            if let Some(p) = calls
+                && callbacks
+            {
                 let n = outbox::delete_for_partition(client, &self.shared, &p.name, PURGE_CHUNK)
                     .await?;
                 if n > 0 {
@@ -439,17 +364,28 @@ impl PgStore {
                 }
                 callbacks = outbox::any(client).await?;
             }
-            if p.attached {
-                // The day's counts go in the same transaction as its calls.
+            // The day's calls, their participants and their counts go in one transaction
+            // (`calls` first: the lock order of `schema.rs`); its events in another.
+            let groups: [&[&str]; 2] = [&["calls", "call_users"], &["events"]];
+            for tables in groups {
+                let attached: Vec<&&PartitionInfo> = tables
+                    .iter()
+                    .filter_map(|t| of_day.iter().find(|p| p.table == *t && p.attached))
+                    .collect();
+                if attached.is_empty() {
+                    continue;
+                }
                 let tx = client.transaction().await.map_err(map_err)?;
-                tx.batch_execute(&format!(
-                    "ALTER TABLE {} DETACH PARTITION \"{}\"",
-                    p.table, p.name
-                ))
-                .await
-                .map_err(map_err)?;
-                if p.table == "calls" {
-                    let first = i64::from(p.day) * BUCKETS_PER_DAY;
+                for p in &attached {
+                    tx.batch_execute(&format!(
+                        "ALTER TABLE {} DETACH PARTITION \"{}\"",
+                        p.table, p.name
+                    ))
+                    .await
+                    .map_err(map_err)?;
+                }
+                if attached.iter().any(|p| p.table == "calls") {
+                    let first = i64::from(day) * BUCKETS_PER_DAY;
                     tx.execute(
                         "DELETE FROM call_counts WHERE bucket BETWEEN $1 AND $2",
                         &[&first, &(first + BUCKETS_PER_DAY - 1)],
@@ -459,25 +395,33 @@ impl PgStore {
                 }
                 tx.commit().await.map_err(map_err)?;
             }
-            let tx = client.transaction().await.map_err(map_err)?;
-            let n: i64 = tx
-                .query_one(&format!("SELECT count(*) FROM \"{}\"", p.name), &[])
-                .await
-                .map_err(map_err)?
-                .get(0);
-            tx.batch_execute(&format!("DROP TABLE \"{}\"", p.name))
-                .await
-                .map_err(map_err)?;
-            tx.commit().await.map_err(map_err)?;
-            tracing::info!(partition = %p.name, rows = n, "retention dropped partition");
-            match p.table {
-                "calls" => stats.calls += n as u64,
-                _ => stats.events += n as u64,
+            for p in of_day {
+                let tx = client.transaction().await.map_err(map_err)?;
+                let n: i64 = tx
+                    .query_one(&format!("SELECT count(*) FROM \"{}\"", p.name), &[])
+                    .await
+                    .map_err(map_err)?
+                    .get(0);
+                tx.batch_execute(&format!("DROP TABLE \"{}\"", p.name))
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                tracing::info!(partition = %p.name, rows = n, "retention dropped partition");
+                match p.table {
+                    "calls" => stats.calls += n as u64,
+                    "events" => stats.events += n as u64,
+                    _ => {}
+                }
             }
-            dropped_days.push(p.day);
+            dropped_days.push(day);
         }
         self.shared.partitions.forget(dropped_days);
-        // The cutoff's own day: delete row by row, under the calls' locks, in chunks.
+        // The cutoff's own day: delete row by row, under the calls' locks, in chunks. The
+        // participant rows of the deleted calls are found by one probe of `call_users_by_user`
+        // each (the LATERAL … OFFSET 0 keeps them probes: joined to the deleted rows, the planner
+        // hashes the whole day's partition instead) and deleted by `ctid`, which is unique in
+        // the one partition the day's start range selects.
+        let day_start = i64::from(cutoff_day) * 86_400;
         loop {
             let tx = client.transaction().await.map_err(map_err)?;
             let victims = tx
@@ -514,21 +458,44 @@ impl PgStore {
                            AND COALESCE(start_ms, first_event_ms) < $2 \
                            AND (sdkappid, call_id) IN \
                              (SELECT * FROM unnest($3::int8[], $4::text[])) \
-                           RETURNING sdkappid, call_id, start_s, ended, result, call_type), \
+                           RETURNING sdkappid, call_id, start_s, ended, result, call_type, \
+                             media_type, accept_ms, talk_s, caller, callees), \
                          e AS (DELETE FROM events ev USING v WHERE ev.part_day = $1 \
                            AND ev.sdkappid = v.sdkappid AND ev.call_id = v.call_id RETURNING 1), \
                          b AS (DELETE FROM callbacks cb USING v \
                            WHERE cb.sdkappid = v.sdkappid AND cb.call_id = v.call_id), \
-                         c AS (INSERT INTO call_counts \
-                             (sdkappid, bucket, ended, result, call_type, slot, n) \
-                           SELECT sdkappid, {}, ended, result, call_type, $5, -count(*) FROM v \
-                           WHERE start_s IS NOT NULL GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5 \
-                           ON CONFLICT (sdkappid, bucket, ended, result, call_type, slot) \
-                           DO UPDATE SET n = call_counts.n + excluded.n) \
+                         c AS (INSERT INTO call_counts (sdkappid, bucket, ended, result, \
+                             call_type, media_type, slot, n, connected, talk_s) \
+                           SELECT sdkappid, {}, ended, result, call_type, media_type, $5, \
+                             -count(*), -count(*) FILTER (WHERE ended AND accept_ms IS NOT NULL), \
+                             -COALESCE(sum(talk_s), 0) FROM v \
+                           WHERE start_s IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6 \
+                           ORDER BY 1, 2, 3, 4, 5, 6 \
+                           ON CONFLICT (sdkappid, bucket, ended, result, call_type, media_type, \
+                             slot) \
+                           DO UPDATE SET n = call_counts.n + excluded.n, \
+                             connected = call_counts.connected + excluded.connected, \
+                             talk_s = call_counts.talk_s + excluded.talk_s), \
+                         u AS (DELETE FROM call_users cu WHERE cu.start_s BETWEEN $6 AND $7 \
+                           AND cu.ctid = ANY(ARRAY(SELECT k.ctid FROM v \
+                             CROSS JOIN LATERAL unnest(array_prepend(v.caller, v.callees)) \
+                               AS x(user_id) \
+                             CROSS JOIN LATERAL (SELECT o.ctid FROM call_users o \
+                               WHERE o.sdkappid = v.sdkappid AND o.user_id = x.user_id \
+                               AND o.start_s = v.start_s AND o.call_id = v.call_id \
+                               AND o.start_s BETWEEN $6 AND $7 OFFSET 0) k))) \
                          SELECT (SELECT count(*) FROM v), (SELECT count(*) FROM e)",
                         bucket_sql("start_s")
                     ),
-                    &[&cutoff_day, &cutoff_ms, &apps, &ids, &self.shared.slot(0)],
+                    &[
+                        &cutoff_day,
+                        &cutoff_ms,
+                        &apps,
+                        &ids,
+                        &self.shared.slot(0),
+                        &day_start,
+                        &(day_start + 86_399),
+                    ],
                 )
                 .await
                 .map_err(map_err)?;
@@ -581,10 +548,17 @@ impl Store for PgStore {
     }
 
     async fn filter_records(&self, q: &RecordQuery) -> Result<RecordPage, StoreError> {
-        let (where_, mut params) = filter_where(q);
-        let n = params.len();
-        let (count_sql, count_params) = count_query(q);
+        let shape = Shape::of(q);
+        let page = shape.page();
+        let count = q.with_total.then(|| shape.count());
         let mut client = self.client().await?;
+        // Prepared before the transaction: parsing locks the tables it names, and a
+        // transaction reading `call_users` and `calls` must lock `calls` first (`schema.rs`).
+        let page_stmt = client.prepare_cached(&page.sql).await.map_err(map_err)?;
+        let count_stmt = match &count {
+            Some(c) => Some(client.prepare_cached(&c.sql).await.map_err(map_err)?),
+            None => None,
+        };
         // One snapshot for the count and the page.
         let tx = client
             .build_transaction()
@@ -593,30 +567,49 @@ impl Store for PgStore {
             .start()
             .await
             .map_err(map_err)?;
-        let page_stmt = tx
-            .prepare_cached(&page_sql(&where_, n))
-            .await
-            .map_err(map_err)?;
-        params.push(Box::new(i64::from(q.limit)));
-        params.push(Box::new(i64::try_from(q.offset).unwrap_or(i64::MAX)));
-        let page_params = refs(&params);
-        let count_params = refs(&count_params);
-        let count = async {
-            if !q.with_total {
-                return Ok(None);
+        let page_params = page.params.refs();
+        let count_params = count.as_ref().map(|c| c.params.refs());
+        // Pipelined, and run by the server in this order.
+        let lock = async {
+            if shape.reads_both() {
+                tx.batch_execute(LOCK_CALLS_SQL).await?;
             }
-            let stmt = tx.prepare_cached(&count_sql).await?;
-            let row = tx.query_one(&stmt, &count_params).await?;
-            Ok(Some(row.get::<_, i64>(0)))
+            Ok(())
         };
-        let (total, page) = futures::future::try_join(count, tx.query(&page_stmt, &page_params))
-            .await
-            .map_err(map_err)?;
+        let total = async {
+            match (&count_stmt, &count_params) {
+                (Some(stmt), Some(params)) => {
+                    Ok(Some(tx.query_one(stmt, params).await?.get::<_, i64>(0)))
+                }
+                _ => Ok(None),
+            }
+        };
+        let ((), total, rows) =
+            futures::future::try_join3(lock, total, tx.query(&page_stmt, &page_params))
+                .await
+                .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(RecordPage {
             total: total.map(|t| t.max(0) as u64),
-            records: page.iter().map(record_from_row).collect::<Result<_, _>>()?,
+            records: rows.iter().map(record_from_row).collect::<Result<_, _>>()?,
         })
+    }
+
+    async fn record_stats(
+        &self,
+        q: &RecordQuery,
+        bucket: StatsBucket,
+    ) -> Result<Vec<BucketStats>, StoreError> {
+        let shape = Shape::of(q);
+        let stats = shape.stats();
+        // One statement, on one of `calls` and `call_users`: a snapshot of its own.
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(&stats.sql).await.map_err(map_err)?;
+        let rows = client
+            .query(&stmt, &stats.params.refs())
+            .await
+            .map_err(map_err)?;
+        query::collect_stats(&rows, bucket, q.from_secs)
     }
 
     async fn participants(
@@ -878,25 +871,5 @@ mod tests {
         assert!(!valid_schema_name("a;drop"));
         assert!(!valid_schema_name(""));
         assert!(!valid_schema_name(&"a".repeat(64)));
-    }
-
-    #[test]
-    fn filter_day_range_covers_the_start_range() {
-        let q = RecordQuery {
-            sdkappid: 1,
-            from_secs: 86_400 * 3 - 1,
-            to_secs: 86_400 * 5,
-            result: ResultFilter::Ended,
-            call_type: None,
-            offset: 0,
-            limit: 10,
-            after: None,
-            with_total: true,
-        };
-        let (sql, params) = filter_where(&q);
-        assert!(sql.contains("part_day BETWEEN $2 AND $3"));
-        assert_eq!(params.len(), 5);
-        assert_eq!(day_of_secs(q.from_secs), 2);
-        assert_eq!(day_of_secs(q.to_secs), 5);
     }
 }

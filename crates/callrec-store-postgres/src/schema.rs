@@ -20,10 +20,19 @@
 //! saves every reader from probing all event partitions: a call's events are read from one
 //! partition, found via its `calls` row.
 //!
-//! One partition per table per day, named `calls_pYYYYMMDD` / `events_pYYYYMMDD`, created
-//! ahead (yesterday … today + 2) at connect and by the retention job, and on demand before a
-//! write that needs one (see [`Partitions::ensure`]). No DEFAULT partition: it would make
-//! creating a partition for a day it already holds rows of fail.
+//! `call_users` (one row per participant of each started call, see `query.rs`) is
+//! `PARTITION BY RANGE (start_s)`, one partition per UTC day too: a started call's age is its
+//! start, so its participant rows are in the day of its `calls` row, and retention detaches
+//! the day's `calls` and `call_users` partitions in one transaction (with the day's
+//! `call_counts`), so no snapshot sees one without the other. Every transaction that touches
+//! both tables locks `calls` first (the writers read it first; readers of both take
+//! `LOCK TABLE ONLY calls IN ACCESS SHARE MODE` first), the order the retention job's
+//! `DETACH`es take them in, so they never deadlock.
+//!
+//! One partition per table per day, named `calls_pYYYYMMDD` / `events_pYYYYMMDD` /
+//! `call_users_pYYYYMMDD`, created ahead (yesterday … today + 2) at connect and by the retention
+//! job, and on demand before a write that needs one (see [`Partitions::ensure`]). No DEFAULT
+//! partition: it would make creating a partition for a day it already holds rows of fail.
 //!
 //! Unique keys must contain the partition key, so `(sdkappid, call_id)` cannot be globally
 //! unique in SQL; the writer keeps it unique by serializing each call under an advisory lock
@@ -159,6 +168,86 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX callbacks_by_app ON callbacks (sdkappid, seq);
     CREATE INDEX callbacks_pending_age ON callbacks (created_ms) WHERE status = 'pending';
     "#,
+    // 5: the record extensions' filters and statistics (see `query.rs`): each call's connected
+    // seconds, the participant table `call_users` (day-partitioned by start, like `calls`), an
+    // index for `roomId`, and `call_counts` keyed by media type too, with the connected calls
+    // and their seconds.
+    r#"
+    ALTER TABLE calls ADD COLUMN talk_s BIGINT NOT NULL DEFAULT 0;  -- Record::talk_secs
+    UPDATE calls SET talk_s = GREATEST(0,
+        div(end_ms - mod(mod(end_ms, 1000) + 1000, 1000), 1000)
+        - div(accept_ms - mod(mod(accept_ms, 1000) + 1000, 1000), 1000))
+    WHERE accept_ms IS NOT NULL AND end_ms IS NOT NULL;
+
+    CREATE INDEX calls_by_room ON calls (sdkappid, room_id, start_s DESC, call_id)
+        WHERE room_id <> '';
+
+    -- One row per participant (the caller, each callee) of every started call, copying what
+    -- the filters and statistics read, so that userId / caller / callee queries are served
+    -- (and counted) from `call_users_by_user` alone. Partitioned like `calls` (a call's rows
+    -- are in the partition of its start's day, the day of its `calls` row): retention drops a
+    -- day of both together.
+    CREATE TABLE call_users (
+        sdkappid   BIGINT  NOT NULL,
+        user_id    TEXT    COLLATE "C" NOT NULL,
+        start_s    BIGINT  NOT NULL,
+        call_id    TEXT    COLLATE "C" NOT NULL,
+        is_caller  BOOLEAN NOT NULL,      -- false: a callee
+        ended      BOOLEAN NOT NULL,
+        result     TEXT    NOT NULL,
+        call_type  TEXT    NOT NULL,
+        media_type TEXT    NOT NULL,
+        talk_s     BIGINT  NOT NULL,
+        connected  BOOLEAN NOT NULL       -- ended AND accept_ms IS NOT NULL (see counts.rs)
+    ) PARTITION BY RANGE (start_s);
+    DO $$
+    DECLARE r record; d bigint;
+    BEGIN
+        FOR r IN SELECT c.relname::text AS name FROM pg_inherits i
+                 JOIN pg_class c ON c.oid = i.inhrelid
+                 JOIN pg_class p ON p.oid = i.inhparent
+                 JOIN pg_namespace n ON n.oid = p.relnamespace
+                 WHERE p.relname = 'calls' AND n.nspname = current_schema()
+                   AND c.relname ~ '^calls_p[0-9]{8}$'
+        LOOP
+            d := to_date(substr(r.name, 8), 'YYYYMMDD') - date '1970-01-01';
+            EXECUTE format('CREATE TABLE %I PARTITION OF call_users FOR VALUES FROM (%s) TO (%s)',
+                           'call_users_p' || substr(r.name, 8), d * 86400, (d + 1) * 86400);
+        END LOOP;
+    END $$;
+    INSERT INTO call_users (sdkappid, user_id, start_s, call_id, is_caller, ended, result,
+                            call_type, media_type, talk_s, connected)
+    SELECT c.sdkappid, u.user_id, c.start_s, c.call_id, u.user_id = c.caller, c.ended, c.result,
+           c.call_type, c.media_type, c.talk_s, c.ended AND c.accept_ms IS NOT NULL
+    FROM calls c
+    CROSS JOIN LATERAL (SELECT DISTINCT x AS user_id
+                        FROM unnest(array_prepend(c.caller, c.callees)) AS x) u
+    WHERE c.start_s IS NOT NULL;
+    CREATE UNIQUE INDEX call_users_by_user ON call_users (sdkappid, user_id, start_s DESC, call_id)
+        INCLUDE (is_caller, ended, result, call_type, media_type, talk_s, connected);
+
+    DROP TABLE call_counts;
+    CREATE TABLE call_counts (
+        sdkappid   BIGINT  NOT NULL,
+        bucket     BIGINT  NOT NULL,      -- floor(start_s / 3600): the start's UTC hour
+        ended      BOOLEAN NOT NULL,
+        result     TEXT    NOT NULL,
+        call_type  TEXT    NOT NULL,
+        media_type TEXT    NOT NULL,
+        slot       INTEGER NOT NULL,      -- spreads concurrent writers over separate rows
+        n          BIGINT  NOT NULL,      -- calls
+        connected  BIGINT  NOT NULL,      -- … of them ended after a connection
+        talk_s     BIGINT  NOT NULL,      -- Σ talk_s
+        PRIMARY KEY (sdkappid, bucket, ended, result, call_type, media_type, slot)
+    );
+    INSERT INTO call_counts (sdkappid, bucket, ended, result, call_type, media_type, slot, n,
+                             connected, talk_s)
+    SELECT sdkappid, div(start_s - mod(mod(start_s, 3600) + 3600, 3600), 3600), ended, result,
+           call_type, media_type, 0, count(*),
+           count(*) FILTER (WHERE ended AND accept_ms IS NOT NULL), COALESCE(sum(talk_s), 0)
+    FROM calls WHERE start_s IS NOT NULL
+    GROUP BY 1, 2, 3, 4, 5, 6;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -226,8 +315,18 @@ pub(crate) async fn migrate(
     tx.commit().await.map_err(map_err)
 }
 
-/// The two partitioned tables.
-pub(crate) const TABLES: [&str; 2] = ["calls", "events"];
+/// The partitioned tables.
+pub(crate) const TABLES: [&str; 3] = ["calls", "events", "call_users"];
+
+/// The bounds of `table`'s partition for `day` (`FROM … TO …`): `calls` and `events` are
+/// partitioned by `part_day`, `call_users` by `start_s` (the day's seconds).
+pub(crate) fn partition_bounds(table: &str, day: i32) -> (i64, i64) {
+    let (lo, hi) = (i64::from(day), i64::from(day) + 1);
+    match table {
+        "call_users" => (lo * 86_400, hi * 86_400),
+        _ => (lo, hi),
+    }
+}
 
 /// The name of `table`'s partition for `day`.
 pub(crate) fn partition_name(table: &str, day: i32) -> String {
@@ -289,7 +388,7 @@ impl Partitions {
         }
     }
 
-    /// Makes sure both tables have a partition for each of `days`. Each `CREATE` runs in its
+    /// Makes sure every partitioned table has a partition for each of `days`. Each `CREATE` runs in its
     /// own short transaction under an advisory lock (so nodes creating the same day at once do
     /// not collide) that holds no other lock: attaching a partition locks the parent table, and
     /// holding one parent while waiting for the other could deadlock with ingest.
@@ -327,10 +426,10 @@ impl Partitions {
                     .is_some();
                 if !exists {
                     tracing::debug!(partition = %name, "creating partition");
+                    let (lo, hi) = partition_bounds(table, day);
                     tx.batch_execute(&format!(
                         "CREATE TABLE IF NOT EXISTS \"{name}\" PARTITION OF {table} \
-                         FOR VALUES FROM ({day}) TO ({})",
-                        i64::from(day) + 1
+                         FOR VALUES FROM ({lo}) TO ({hi})"
                     ))
                     .await
                     .map_err(map_err)?;
@@ -351,7 +450,7 @@ impl Partitions {
                 "SELECT c.relname::text, c.relispartition FROM pg_class c \
                  JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE n.nspname = current_schema() AND c.relkind = 'r' \
-                 AND c.relname ~ '^(calls|events)_p[0-9]{8}$'",
+                 AND c.relname ~ '^(calls|events|call_users)_p[0-9]{8}$'",
                 &[],
             )
             .await
@@ -387,6 +486,15 @@ mod tests {
             }
         }
         assert_eq!(partition_name("calls", 19_675), "calls_p20231114");
+        assert_eq!(
+            parse_partition_name("call_users_p20231114"),
+            Some(("call_users", 19_675))
+        );
+        assert_eq!(partition_bounds("calls", 19_675), (19_675, 19_676));
+        assert_eq!(
+            partition_bounds("call_users", 19_675),
+            (19_675 * 86_400, 19_676 * 86_400)
+        );
         assert_eq!(parse_partition_name("calls_p20231399"), None);
         assert_eq!(parse_partition_name("other_p20231114"), None);
     }

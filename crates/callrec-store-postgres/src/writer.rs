@@ -20,6 +20,15 @@
 //! takes at most [`MAX_BATCH_CALLS`] locks (more only if one report alone names more calls), to
 //! stay well inside PostgreSQL's lock table (`max_locks_per_transaction` × connections).
 //!
+//! **Derived rows.** With each call's row the same transaction keeps what is derived from it:
+//! its `call_counts` (the old values' −1 and the new ones' +1, see `counts.rs`) and its
+//! `call_users` rows (`query.rs`), compared with the old row's: only rows that differ are
+//! deleted (by key) and inserted — all of a call's when a column they copy changes (its start,
+//! or its end: result, connection, duration), just the newcomer's when a participant joins, none
+//! for an accept or any other event. Both come from the row the lookup read under the call's
+//! lock, so they are exact whatever the interleaving of nodes; the unique index of
+//! `call_users` rejects a transaction that would ever duplicate one.
+//!
 //! **Callbacks (the outbox).** With a planner ([`crate::PgOptions::planner`]), the same
 //! transaction produces the callbacks its new events cause. Under the locks it reads the
 //! callback configurations of the batch's apps (one statement, pipelined with the call lookups;
@@ -47,8 +56,8 @@ use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 
-use crate::codec::{EVENT_COLUMNS, app_from_sql, day_of_ms, event_from_row, fnv64};
-use crate::counts::{Deltas, SLOTS, UPSERT_SQL};
+use crate::codec::{EVENT_COLUMNS, app_from_sql, day_of_ms, day_of_secs, event_from_row, fnv64};
+use crate::counts::{Counted, Deltas, SLOTS, UPSERT_SQL};
 use crate::error::{is_missing_partition, is_retryable, map_err, pool_err};
 use crate::outbox::{self, Produced};
 use crate::schema::{Partitions, partition_name};
@@ -95,7 +104,8 @@ pub(crate) struct Shared {
     pub(crate) planner: Option<Arc<dyn CallbackPlanner>>,
 }
 
-/// Keeps the planner statistics of the `calls` partitions that are being filled current.
+/// Keeps the planner statistics of the `calls` (and `call_users`) partitions that are being
+/// filled current.
 ///
 /// A day partition is created empty, and a plan made while it is empty (every prepared
 /// statement's generic plan, cached per connection) may probe it through a filter index with
@@ -136,9 +146,11 @@ impl Growth {
             let (pool, days) = (pool.clone(), Arc::clone(&self.days));
             tokio::spawn(async move {
                 let name = partition_name("calls", day);
+                // The day's participant rows grow with its calls.
+                let users = partition_name("call_users", day);
                 let done = match pool.get().await {
                     Ok(client) => client
-                        .batch_execute(&format!("ANALYZE \"{name}\""))
+                        .batch_execute(&format!("ANALYZE \"{name}\", \"{users}\""))
                         .await
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
@@ -365,6 +377,66 @@ struct Stored {
     ended: bool,
     result: Option<String>,
     call_type: Option<String>,
+    media_type: Option<String>,
+    connected: bool,
+    talk_s: i64,
+    caller: Option<String>,
+    callees: Option<Vec<String>>,
+}
+
+impl Stored {
+    /// What the row is counted under (`counts.rs`), if it has a start.
+    fn counted(&self) -> Option<Counted<'_>> {
+        Some(Counted {
+            start_s: self.start_s?,
+            ended: self.ended,
+            result: self.result.as_deref()?,
+            call_type: self.call_type.as_deref()?,
+            media_type: self.media_type.as_deref()?,
+            connected: self.connected,
+            talk_s: self.talk_s,
+        })
+    }
+
+    /// Its `call_users` rows.
+    fn user_rows(&self) -> Option<UserRows<'_>> {
+        UserRows::of(
+            self.counted(),
+            self.caller.as_deref(),
+            self.callees.as_deref(),
+        )
+    }
+}
+
+/// The `call_users` rows of a started call: one per participant, each with the call's
+/// [`Counted`] columns (the start, and what the filters and statistics read).
+#[derive(Debug, PartialEq, Eq)]
+struct UserRows<'a> {
+    call: Counted<'a>,
+    /// Each participant once, in order, with whether they are the caller.
+    users: Vec<(&'a str, bool)>,
+}
+
+impl<'a> UserRows<'a> {
+    fn of(
+        call: Option<Counted<'a>>,
+        caller: Option<&'a str>,
+        callees: Option<&'a [String]>,
+    ) -> Option<UserRows<'a>> {
+        let (call, caller) = (call?, caller?);
+        let mut users = vec![(caller, true)];
+        users.extend(
+            callees
+                .unwrap_or_default()
+                .iter()
+                .filter(|u| *u != caller)
+                .map(|u| (u.as_str(), false)),
+        );
+        // The caller first among equals: validation never lets the caller be a callee.
+        users.sort_by(|a, b| a.0.cmp(b.0).then(b.1.cmp(&a.1)));
+        users.dedup_by(|a, b| a.0 == b.0);
+        Some(UserRows { call, users })
+    }
 }
 
 /// The new state of one call's row.
@@ -387,6 +459,103 @@ struct CallRow {
     callees: Option<Vec<String>>,
     due_ms: Option<i64>,
     room_id_type: Option<i16>,
+    talk_s: i64,
+}
+
+impl CallRow {
+    /// What the row is counted under (`counts.rs`), if it has a start.
+    fn counted(&self) -> Option<Counted<'_>> {
+        Some(Counted {
+            start_s: self.start_s?,
+            ended: self.ended,
+            result: self.result?,
+            call_type: self.call_type?,
+            media_type: self.media_type?,
+            connected: self.ended && self.accept_ms.is_some(),
+            talk_s: self.talk_s,
+        })
+    }
+
+    /// Its `call_users` rows.
+    fn user_rows(&self) -> Option<UserRows<'_>> {
+        UserRows::of(
+            self.counted(),
+            self.caller.as_deref(),
+            self.callees.as_deref(),
+        )
+    }
+}
+
+/// `call_users` rows to insert, as the column arrays of [`INSERT_USERS_SQL`].
+#[derive(Default)]
+struct UserColumns<'a> {
+    apps: Vec<i64>,
+    users: Vec<&'a str>,
+    starts: Vec<i64>,
+    calls: Vec<&'a str>,
+    is_caller: Vec<bool>,
+    ended: Vec<bool>,
+    results: Vec<&'a str>,
+    call_types: Vec<&'a str>,
+    media_types: Vec<&'a str>,
+    talk_s: Vec<i64>,
+    connected: Vec<bool>,
+}
+
+/// The keys of `call_users` rows of one day to delete (`DELETE_USERS_SQL`'s `$1`…`$4`).
+#[derive(Default)]
+struct UserKeys<'a> {
+    apps: Vec<i64>,
+    users: Vec<&'a str>,
+    starts: Vec<i64>,
+    calls: Vec<&'a str>,
+}
+
+impl<'a> UserKeys<'a> {
+    fn push(&mut self, app: i64, user: &'a str, start_s: i64, call_id: &'a str) {
+        self.apps.push(app);
+        self.users.push(user);
+        self.starts.push(start_s);
+        self.calls.push(call_id);
+    }
+}
+
+impl<'a> UserColumns<'a> {
+    fn push(
+        &mut self,
+        app: i64,
+        call_id: &'a str,
+        c: &Counted<'a>,
+        (user, is_caller): (&'a str, bool),
+    ) {
+        self.apps.push(app);
+        self.users.push(user);
+        self.starts.push(c.start_s);
+        self.calls.push(call_id);
+        self.is_caller.push(is_caller);
+        self.ended.push(c.ended);
+        self.results.push(c.result);
+        self.call_types.push(c.call_type);
+        self.media_types.push(c.media_type);
+        self.talk_s.push(c.talk_s);
+        self.connected.push(c.connected);
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 11] {
+        [
+            &self.apps,
+            &self.users,
+            &self.starts,
+            &self.calls,
+            &self.is_caller,
+            &self.ended,
+            &self.results,
+            &self.call_types,
+            &self.media_types,
+            &self.talk_s,
+            &self.connected,
+        ]
+    }
 }
 
 type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
@@ -394,11 +563,13 @@ type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>
 // One statement per app for the whole batch: a single plan and executor start-up instead of
 // one per call. The LATERAL … LIMIT keeps it a loop of index probes per call id (a plain
 // `call_id = ANY($2)` or a join gets planned as sequential scans of every day partition once
-// the batch is large). Also returns what the call is counted under (`counts.rs`); LIMIT 2 still
-// shows a duplicate row.
-const LOOKUP_SQL: &str = "SELECT k.id, c.part_day, c.start_s, c.ended, c.result, c.call_type \
+// the batch is large). Also returns what the call is counted under (`counts.rs`) and its
+// participants (its `call_users` rows); LIMIT 2 still shows a duplicate row.
+const LOOKUP_SQL: &str = "SELECT k.id, c.part_day, c.start_s, c.ended, c.result, c.call_type, \
+     c.media_type, c.ended AND c.accept_ms IS NOT NULL, c.talk_s, c.caller, c.callees \
      FROM unnest($2::text[]) AS k(id) CROSS JOIN LATERAL (SELECT part_day, start_s, ended, \
-     result, call_type FROM calls WHERE sdkappid = $1 AND call_id = k.id LIMIT 2) c";
+     result, call_type, media_type, accept_ms, talk_s, caller, callees FROM calls \
+     WHERE sdkappid = $1 AND call_id = k.id LIMIT 2) c";
 const MOVE_EVENTS_SQL: &str = "UPDATE events SET part_day = $4 \
      WHERE sdkappid = $1 AND call_id = $2 AND part_day = $3";
 const INSERT_EVENTS_SQL: &str = "INSERT INTO events \
@@ -408,17 +579,31 @@ const INSERT_EVENTS_SQL: &str = "INSERT INTO events \
      AS x(a, c, d, k, t, kd, u, ei, b)";
 const INSERT_CALL_SQL: &str = "INSERT INTO calls (sdkappid, call_id, part_day, first_event_ms, \
      start_ms, start_s, ended, result, call_type, media_type, room_id, caller, accept_ms, end_ms, \
-     callees, due_ms, room_id_type) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+     callees, due_ms, room_id_type, talk_s) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
 // The lease of `due_calls` belongs to one due item: it is kept while the due time stays, and
 // dropped when the refold moves it (the item was handled, or the call changed).
 const UPDATE_CALL_SQL: &str = "UPDATE calls SET part_day = $3, first_event_ms = $4, \
      start_ms = $5, start_s = $6, ended = $7, result = $8, call_type = $9, media_type = $10, \
      room_id = $11, caller = $12, accept_ms = $13, end_ms = $14, callees = $15, due_ms = $16, \
-     room_id_type = $17, \
+     room_id_type = $17, talk_s = $18, \
      lease_owner = CASE WHEN due_ms IS NOT DISTINCT FROM $16 THEN lease_owner END, \
      lease_until_ms = CASE WHEN due_ms IS NOT DISTINCT FROM $16 THEN lease_until_ms END \
-     WHERE sdkappid = $1 AND call_id = $2 AND part_day = $18";
+     WHERE sdkappid = $1 AND call_id = $2 AND part_day = $19";
+// The participant rows (`query.rs`) that changed: the old ones deleted, one statement per day,
+// each found by one probe of its key (the LATERAL … OFFSET 0 keeps them probes; joined, the
+// planner may hash the whole partition) and deleted by `ctid` (`$5`, `$6`: the day's start range,
+// so only rows of that one partition, where a ctid is unique, can match); the new ones of the
+// whole transaction inserted by one statement.
+const DELETE_USERS_SQL: &str = "DELETE FROM call_users WHERE start_s BETWEEN $5 AND $6 \
+     AND ctid = ANY(ARRAY(SELECT o.ctid FROM unnest($1::int8[], $2::text[], $3::int8[], \
+     $4::text[]) AS x(a, u, s, c) CROSS JOIN LATERAL (SELECT ctid FROM call_users \
+     WHERE sdkappid = x.a AND user_id = x.u AND start_s = x.s AND call_id = x.c \
+     AND start_s BETWEEN $5 AND $6 OFFSET 0) o))";
+const INSERT_USERS_SQL: &str = "INSERT INTO call_users (sdkappid, user_id, start_s, call_id, \
+     is_caller, ended, result, call_type, media_type, talk_s, connected) \
+     SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bool[], \
+     $6::bool[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::bool[])";
 
 /// Locks the calls, stores the new distinct events, refolds every call that gained one (or
 /// every call, with `force_refold`). Returns the slots of the accepted events.
@@ -488,6 +673,11 @@ async fn apply_calls(
                     ended: r.get(3),
                     result: r.get(4),
                     call_type: r.get(5),
+                    media_type: r.get(6),
+                    connected: r.get(7),
+                    talk_s: r.get(8),
+                    caller: r.get(9),
+                    callees: r.get(10),
                 });
         }
     }
@@ -621,22 +811,49 @@ async fn apply_calls(
             end_ms: r.as_ref().and_then(|r| r.end_ms),
             room_id: r.as_ref().map(|r| r.room_id.clone()),
             caller: r.as_ref().map(|r| r.caller.clone()),
+            talk_s: r.as_ref().map_or(0, |r| r.talk_s),
             callees: r.map(|r| r.callees),
         };
         if old_day.is_some()
             && let Some(old) = stored.get(&(c.app, c.call_id)).and_then(|r| r.first())
         {
-            deltas.add(
-                c.app,
-                old.start_s,
-                old.ended,
-                old.result.as_deref(),
-                old.call_type.as_deref(),
-                -1,
-            );
+            deltas.add(c.app, old.counted(), -1);
         }
-        deltas.add(c.app, row.start_s, row.ended, row.result, row.call_type, 1);
+        deltas.add(c.app, row.counted(), 1);
         rows.push(row);
+    }
+
+    // The participant rows that changed: all of a call's when a copied column did (its start,
+    // at its end), else only those of the participants who came or went.
+    let mut users_out: BTreeMap<i32, UserKeys<'_>> = BTreeMap::new();
+    let mut users_in = UserColumns::default();
+    for r in &rows {
+        let old = match r.old_day {
+            Some(_) => stored
+                .get(&(r.app, r.call_id.as_str()))
+                .and_then(|s| s.first())
+                .and_then(Stored::user_rows),
+            None => None,
+        };
+        let new = r.user_rows();
+        let same_call = matches!((&old, &new), (Some(o), Some(n)) if o.call == n.call);
+        let kept = |rows: &Option<UserRows<'_>>, u: &(&str, bool)| {
+            same_call && rows.as_ref().is_some_and(|x| x.users.contains(u))
+        };
+        if let Some(old) = &old {
+            for u in old.users.iter().filter(|u| !kept(&new, u)) {
+                let day = day_of_secs(old.call.start_s);
+                users_out
+                    .entry(day)
+                    .or_default()
+                    .push(r.app, u.0, old.call.start_s, &r.call_id);
+            }
+        }
+        if let Some(new) = &new {
+            for u in new.users.iter().filter(|u| !kept(&old, u)) {
+                users_in.push(r.app, &r.call_id, &new.call, *u);
+            }
+        }
     }
 
     // Rows new to a day (a new call, or one moved there) count towards its next ANALYZE.
@@ -670,22 +887,30 @@ async fn apply_calls(
     let insert_call = tx.prepare_cached(INSERT_CALL_SQL).await?;
     let update_call = tx.prepare_cached(UPDATE_CALL_SQL).await?;
     let upsert_counts = tx.prepare_cached(UPSERT_SQL).await?;
+    let delete_users = tx.prepare_cached(DELETE_USERS_SQL).await?;
+    let insert_users = tx.prepare_cached(INSERT_USERS_SQL).await?;
     let insert_callbacks = if produced.is_empty() {
         None
     } else {
         Some(tx.prepare_cached(outbox::INSERT_SQL).await?)
     };
     let callback_params = produced.params();
-    let (ct_apps, ct_buckets, ct_ended, ct_results, ct_types, ct_n) = deltas.columns();
-    let count_params: [&(dyn ToSql + Sync); 7] = [
-        &ct_apps,
-        &ct_buckets,
-        &ct_ended,
-        &ct_results,
-        &ct_types,
-        &ct_n,
-        &slot,
+    let ct = deltas.columns();
+    let count_params: [&(dyn ToSql + Sync); 10] = [
+        &ct.0, &ct.1, &ct.2, &ct.3, &ct.4, &ct.5, &ct.6, &ct.7, &ct.8, &slot,
     ];
+    let user_day_ranges: Vec<(i64, i64)> = users_out
+        .keys()
+        .map(|d| (i64::from(*d) * 86_400, i64::from(*d) * 86_400 + 86_399))
+        .collect();
+    let user_delete_params: Vec<[&(dyn ToSql + Sync); 6]> = users_out
+        .values()
+        .zip(&user_day_ranges)
+        .map(|(k, (lo, hi))| -> [&(dyn ToSql + Sync); 6] {
+            [&k.apps, &k.users, &k.starts, &k.calls, lo, hi]
+        })
+        .collect();
+    let user_params = users_in.params();
     // Parameters first: the pipelined futures borrow them.
     let move_params: Vec<[&(dyn ToSql + Sync); 4]> = moves
         .iter()
@@ -712,6 +937,7 @@ async fn apply_calls(
                 &r.callees,
                 &r.due_ms,
                 &r.room_id_type,
+                &r.talk_s,
             ];
             if let Some(old) = &r.old_day {
                 p.push(old);
@@ -745,11 +971,17 @@ async fn apply_calls(
         };
         writes.push(Box::pin(tx.execute(stmt, p)));
     }
+    for p in &user_delete_params {
+        writes.push(Box::pin(tx.execute(&delete_users, p)));
+    }
+    if !users_in.apps.is_empty() {
+        writes.push(Box::pin(tx.execute(&insert_users, &user_params)));
+    }
     if let Some(stmt) = &insert_callbacks {
         writes.push(Box::pin(tx.execute(stmt, &callback_params)));
     }
     // Last: the hot count rows are locked only from here to the commit.
-    if !ct_n.is_empty() {
+    if !ct.0.is_empty() {
         writes.push(Box::pin(tx.execute(&upsert_counts, &count_params)));
     }
     futures::future::try_join_all(writes).await?;

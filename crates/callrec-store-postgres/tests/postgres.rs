@@ -33,6 +33,8 @@ fn query(from_secs: i64, to_secs: i64) -> RecordQuery {
         to_secs,
         result: ResultFilter::Ended,
         call_type: None,
+        filter: callrec_domain::RecordFilter::default(),
+        order: callrec_domain::Order::Desc,
         offset: 0,
         limit: 100,
         after: None,
@@ -528,7 +530,7 @@ async fn migrations_run_once_when_nodes_start_together_and_again_is_a_no_op() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2, 3, 4]);
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
     for s in stores.iter().chain([&again]) {
         s.close().await.unwrap();
     }
@@ -715,6 +717,269 @@ async fn filter_totals_from_maintained_counts_equal_direct_counts_through_change
     compare(&mut rng).await;
     let whole = query(lo, lo + span);
     assert!(store.filter_records(&whole).await.unwrap().total > Some(0));
+    store.close().await.unwrap();
+}
+
+/// The rows of `call_users` that differ from what the `calls` rows say (both ways), the
+/// `call_counts` sums that differ from the direct sums, and the `talk_s` values that differ
+/// from the end and accept times: all must be none.
+async fn derived_mismatches(client: &tokio_postgres::Client) -> (i64, i64, i64) {
+    let users: i64 = client
+        .query_one(
+            "WITH want AS (SELECT c.sdkappid, u.user_id, c.start_s, c.call_id, \
+               u.user_id = c.caller AS is_caller, c.ended, c.result, c.call_type, c.media_type, \
+               c.talk_s, c.ended AND c.accept_ms IS NOT NULL AS connected FROM calls c \
+               CROSS JOIN LATERAL unnest(array_prepend(c.caller, c.callees)) AS u(user_id) \
+               WHERE c.start_s IS NOT NULL), \
+             have AS (SELECT sdkappid, user_id, start_s, call_id, is_caller, ended, result, \
+               call_type, media_type, talk_s, connected FROM call_users) \
+             SELECT (SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM have) a) \
+                  + (SELECT count(*) FROM (SELECT * FROM have EXCEPT ALL SELECT * FROM want) b)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let counts: i64 = client
+        .query_one(
+            "WITH want AS (SELECT sdkappid, div(start_s - mod(mod(start_s, 3600) + 3600, 3600), \
+               3600)::int8 AS bucket, ended, result, call_type, media_type, count(*) AS n, \
+               count(*) FILTER (WHERE ended AND accept_ms IS NOT NULL) AS connected, \
+               sum(talk_s)::int8 AS talk_s FROM calls \
+               WHERE start_s IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6), \
+             have AS (SELECT sdkappid, bucket, ended, result, call_type, media_type, \
+               sum(n)::int8 AS n, sum(connected)::int8 AS connected, sum(talk_s)::int8 AS talk_s \
+               FROM call_counts GROUP BY 1, 2, 3, 4, 5, 6 \
+               HAVING (sum(n), sum(connected), sum(talk_s)) <> (0, 0, 0)) \
+             SELECT (SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM have) a) \
+                  + (SELECT count(*) FROM (SELECT * FROM have EXCEPT ALL SELECT * FROM want) b)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let talk: i64 = client
+        .query_one(
+            "SELECT count(*) FROM calls WHERE talk_s IS DISTINCT FROM \
+             CASE WHEN accept_ms IS NOT NULL AND end_ms IS NOT NULL THEN GREATEST(0, \
+               floor(end_ms / 1000.0)::int8 - floor(accept_ms / 1000.0)::int8) ELSE 0 END",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    (users, counts, talk)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn participant_rows_and_counts_follow_every_change_move_and_purge() {
+    let Some(url) = common::url_or_skip() else {
+        return;
+    };
+    let schema = TestSchema::new(&url).await;
+    let store = Arc::new(schema.store(LONG_TIMEOUTS).await);
+    let client = schema.client().await;
+    let mut rng = Rng::new(5);
+    let people = ["ann", "ben", "cat", "dan", "eve", "fay"];
+    // Three days of calls in two rounds: the first leaves calls ongoing, unstarted (an event
+    // before the start), or started by a later start than the one that counts; the second
+    // ends them, brings the starts (some a day earlier: the call moves) and earlier starts
+    // with another caller and callees (the participants change).
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for c in 0..300 {
+        let id = format!("p{c}");
+        let t = DAY0 + DAY + (rng.below(2 * 24 * 60) as i64) * 60_000 + rng.below(60_000) as i64;
+        let caller = people[rng.below(people.len())];
+        let callees: Vec<&str> = people
+            .iter()
+            .copied()
+            .filter(|p| *p != caller)
+            .take(1 + rng.below(3))
+            .collect();
+        let mut s = start(&id, caller, &callees, t);
+        s.media_type = Some(if c % 2 == 0 {
+            callrec_domain::MediaType::Audio
+        } else {
+            callrec_domain::MediaType::Video
+        });
+        s.room_id = (c % 3 == 0).then(|| format!("room{}", c % 7));
+        let accept = ev(&id, Accept, callees[0], t + 1_500 + rng.below(5_000) as i64);
+        let hangup = ev(&id, Hangup, caller, t + 2_000 + rng.below(400_000) as i64);
+        match c % 6 {
+            0 => {
+                first.push(s);
+                second.extend([accept, hangup]);
+            }
+            1 => {
+                first.extend([s, accept]);
+                second.push(hangup);
+            }
+            2 => {
+                // Unstarted at first: an accept timed after the start.
+                first.push(accept);
+                second.extend([s, hangup]);
+            }
+            3 => {
+                // The counting start arrives second: a day earlier, another caller.
+                let other = people.iter().find(|p| **p != caller).unwrap();
+                let callees_then: Vec<&str> = people
+                    .iter()
+                    .copied()
+                    .filter(|p| p != other)
+                    .take(2)
+                    .collect();
+                let earlier = start(&id, other, &callees_then, t - DAY);
+                first.extend([s, accept]);
+                second.extend([earlier, hangup]);
+            }
+            4 => first.extend([s, accept, hangup]),
+            _ => {
+                // A group call gains a callee while ongoing: one more participant row.
+                let mut group = start(&id, caller, &callees, t);
+                group.call_type = Some(callrec_domain::CallType::Group);
+                let mut invite = ev(&id, Invite, caller, t + 1_000);
+                invite.invitees = people
+                    .iter()
+                    .filter(|p| **p != caller && !callees.contains(p))
+                    .take(1)
+                    .map(|p| (*p).to_owned())
+                    .collect();
+                first.push(group);
+                second.push(invite);
+            }
+        }
+    }
+    for (round, half) in [first, second].into_iter().enumerate() {
+        let mut tasks = Vec::new();
+        for chunk in half.chunks(23) {
+            let store = Arc::clone(&store);
+            let chunk = chunk.to_vec();
+            tasks.push(tokio::spawn(async move {
+                store.ingest(items(APP, &chunk)).await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(
+            derived_mismatches(&client).await,
+            (0, 0, 0),
+            "round {round}"
+        );
+    }
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM call_users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(rows > 600, "{rows}");
+    let grown: i64 = client
+        .query_one(
+            "SELECT count(*) FROM calls WHERE call_id ~ '^p[0-9]+$' \
+             AND substr(call_id, 2)::int % 6 = 5 AND call_type = 'group' \
+             AND cardinality(callees) = 4 AND NOT ended",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // Three callees at the start at most: a fourth came by the invite.
+    assert!(grown > 5, "{grown}");
+    // A purge drops the first day whole and cuts into the second.
+    store
+        .purge_before(DAY0 + DAY + 7 * 3_600_000 + 321)
+        .await
+        .unwrap();
+    assert_eq!(
+        derived_mismatches(&client).await,
+        (0, 0, 0),
+        "after the purge"
+    );
+    let parts = partitions(&schema, "call_users").await;
+    assert!(
+        !parts.contains(&"call_users_p20231114".to_owned()),
+        "{parts:?}"
+    );
+    assert!(
+        parts.contains(&"call_users_p20231115".to_owned()),
+        "{parts:?}"
+    );
+    store.close().await.unwrap();
+}
+
+/// Migration 5 builds `call_users`, `talk_s` and the new `call_counts` from the `calls` rows of
+/// a database written before it: undone by hand on a store's data and applied again at
+/// connect, it gives back exactly what the writers kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_participant_migration_rebuilds_what_the_writers_keep() {
+    let Some(url) = common::url_or_skip() else {
+        return;
+    };
+    let schema = TestSchema::new(&url).await;
+    let store = schema.store(LONG_TIMEOUTS).await;
+    let mut events = Vec::new();
+    for c in 0..60 {
+        let t = DAY0 + (c as i64) * 2_700_000;
+        let mut call = if c % 4 == 0 {
+            callrec_store_tests::fixtures::group_call(&format!("m{c}"), t)
+        } else {
+            single_call_ending(
+                &format!("m{c}"),
+                t,
+                ["normal_end", "reject", "ongoing"][c % 3],
+            )
+        };
+        if c % 5 == 0 {
+            call[0].media_type = Some(callrec_domain::MediaType::Audio);
+        }
+        events.extend(call);
+    }
+    store.ingest(items(APP, &events)).await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    let client = schema.client().await;
+    let snapshot = async || -> Vec<String> {
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT format('%s', array_agg(t ORDER BY t::text)) FROM \
+             (SELECT sdkappid, user_id, start_s, call_id, is_caller, ended, result, call_type, \
+              media_type, talk_s, connected FROM call_users) t",
+            "SELECT format('%s', array_agg(t ORDER BY t::text)) FROM \
+             (SELECT sdkappid, bucket, ended, result, call_type, media_type, sum(n), \
+              sum(connected), sum(talk_s) FROM call_counts GROUP BY 1, 2, 3, 4, 5, 6) t",
+            "SELECT format('%s', array_agg(t ORDER BY t::text)) FROM \
+             (SELECT call_id, talk_s FROM calls) t",
+        ] {
+            out.push(client.query_one(sql, &[]).await.unwrap().get(0));
+        }
+        out
+    };
+    let before = snapshot().await;
+    assert!(before[2].contains("(m3,8)"), "{}", before[2]);
+    // Back to version 4.
+    client
+        .batch_execute(
+            "DROP TABLE call_users; DROP INDEX calls_by_room; \
+             ALTER TABLE calls DROP COLUMN talk_s; DROP TABLE call_counts; \
+             CREATE TABLE call_counts (sdkappid BIGINT NOT NULL, bucket BIGINT NOT NULL, \
+               ended BOOLEAN NOT NULL, result TEXT NOT NULL, call_type TEXT NOT NULL, \
+               slot INTEGER NOT NULL, n BIGINT NOT NULL, \
+               PRIMARY KEY (sdkappid, bucket, ended, result, call_type, slot)); \
+             DELETE FROM callrec_schema_migrations WHERE version = 5;",
+        )
+        .await
+        .unwrap();
+    let store = schema.store(LONG_TIMEOUTS).await;
+    assert_eq!(snapshot().await, before);
+    assert_eq!(derived_mismatches(&client).await, (0, 0, 0));
+    let q = RecordQuery {
+        filter: callrec_domain::RecordFilter {
+            user: Some("carol".into()),
+            ..Default::default()
+        },
+        ..query(DAY0 / 1000, DAY0 / 1000 + 2 * 86_400)
+    };
+    assert_eq!(store.filter_records(&q).await.unwrap().total, Some(15));
     store.close().await.unwrap();
 }
 

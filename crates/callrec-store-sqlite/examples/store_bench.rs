@@ -158,6 +158,8 @@ fn main() {
                         to_secs: to,
                         result,
                         call_type,
+                        filter: callrec_domain::RecordFilter::default(),
+                        order: callrec_domain::Order::Desc,
                         offset: 0,
                         limit: 100,
                         after: None,

@@ -30,9 +30,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use callrec_domain::{
-    AttemptResult, CallType, CallbackConfig, CallbackPlanner, Delivery, DeliveryQuery, DueCall,
-    Event, Generation, IngestItem, IngestOutcome, OutboxStats, Participants, PurgeStats, Record,
-    RecordPage, RecordQuery, Redeliver, Store, StoreError, Timeouts,
+    AttemptResult, BucketStats, CallResult, CallType, CallbackConfig, CallbackPlanner, Delivery,
+    DeliveryQuery, DueCall, Event, Generation, IngestItem, IngestOutcome, OutboxStats,
+    Participants, PurgeStats, Record, RecordKey, RecordPage, RecordQuery, Redeliver, StatsBucket,
+    Store, StoreError, Timeouts, stored::decode,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -43,7 +44,7 @@ use crate::codec::{
 };
 use crate::error::{closed, corrupt, map_err};
 
-pub use crate::schema::REBUILD_CALL_COUNTS_SQL;
+pub use crate::schema::REBUILD_DERIVED_SQL;
 use crate::writer::{Counters, Job, Writer};
 
 /// How long a connection waits for a lock held by another connection (or process) before
@@ -448,33 +449,178 @@ static GET_RECORD_SQL: LazyLock<String> = LazyLock::new(|| {
 /// The exact number of records matching `q` (ignoring its page): whole hours and minutes from
 /// `call_counts`, the partial minutes at the edges from the filter's covering index.
 fn count_total(conn: &Connection, q: &RecordQuery) -> Result<u64, StoreError> {
-    let plan = query::count_plan(q.from_secs, q.to_secs);
-    let mut total: i64 = 0;
-    for (lo, hi) in plan.exact {
-        let part = RecordQuery {
-            from_secs: lo,
-            to_secs: hi,
-            after: None,
-            ..q.clone()
-        };
-        let (where_, args) = query::filter_where(&part);
-        let n: i64 = conn
-            .prepare_cached(&query::count_sql(&where_))
+    let count = |b: &query::Built| -> Result<i64, StoreError> {
+        conn.prepare_cached(&query::count_sql(b))
             .map_err(map_err)?
-            .query_row(params_from_iter(args.iter()), |r| r.get(0))
-            .map_err(map_err)?;
-        total += n;
-    }
-    for (span, lo, hi) in plan.buckets {
-        let (sql, args) = query::bucket_sum(q, span, lo, hi);
-        let n: i64 = conn
-            .prepare_cached(&sql)
-            .map_err(map_err)?
-            .query_row(params_from_iter(args.iter()), |r| r.get(0))
-            .map_err(map_err)?;
-        total += n;
-    }
+            .query_row(params_from_iter(b.params.iter()), |r| r.get(0))
+            .map_err(map_err)
+    };
+    let total = if query::driver(q) == query::Driver::Time && q.filter.is_countable() {
+        // Whole minutes and hours from `call_counts`, the partial edge minutes from the index.
+        let plan = query::count_plan(q.from_secs, q.to_secs);
+        let mut total: i64 = 0;
+        for (lo, hi) in plan.exact {
+            total += count(&query::filter_where(&edge(q, lo, hi)))?;
+        }
+        for (span, lo, hi) in plan.buckets {
+            let (sql, args) = query::bucket_sum(q, span, lo, hi);
+            let n: i64 = conn
+                .prepare_cached(&sql)
+                .map_err(map_err)?
+                .query_row(params_from_iter(args.iter()), |r| r.get(0))
+                .map_err(map_err)?;
+            total += n;
+        }
+        total
+    } else {
+        // The driving index's entries (a user's calls, a room's, the listed ids), or, for
+        // duration bounds, the time range's.
+        count(&query::filter_where(q))?
+    };
     u64::try_from(total).map_err(|_| corrupt(format!("negative record count {total}")))
+}
+
+/// A page of a query that lists its calls (at most [`MAX_CALL_IDS`](callrec_domain::MAX_CALL_IDS)):
+/// every match is read once, whole, by primary key; the total, the cursor, the order and the
+/// page are then applied here (reading the list twice, for a count and a page, cost twice the
+/// lookups, which on a large cold file are disk reads).
+fn listed_calls(conn: &mut Connection, q: &RecordQuery) -> Result<RecordPage, StoreError> {
+    let b = query::filter_where(q);
+    let tx = conn.transaction().map_err(map_err)?;
+    let mut all: Vec<Record> = tx
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM {} WHERE {}",
+            b.from, b.where_
+        ))
+        .map_err(map_err)?
+        .query_map(params_from_iter(b.params.iter()), record_from_row)
+        .map_err(map_err)?
+        .collect::<Result<_, _>>()
+        .map_err(map_err)?;
+    tx.finish().map_err(map_err)?;
+    let total = q.with_total.then_some(all.len() as u64);
+    all.sort_by(|a, b| q.order.cmp(&RecordKey::of(a), &RecordKey::of(b)));
+    let records = all
+        .into_iter()
+        .filter(|r| {
+            q.after
+                .as_ref()
+                .is_none_or(|k| q.order.cmp(k, &RecordKey::of(r)) == std::cmp::Ordering::Less)
+        })
+        .skip(usize::try_from(q.offset).unwrap_or(usize::MAX))
+        .take(q.limit as usize)
+        .collect();
+    Ok(RecordPage { total, records })
+}
+
+/// `q` narrowed to the seconds `[lo, hi]`, without a cursor.
+fn edge(q: &RecordQuery, lo: i64, hi: i64) -> RecordQuery {
+    RecordQuery {
+        from_secs: lo,
+        to_secs: hi,
+        after: None,
+        ..q.clone()
+    }
+}
+
+/// Adds the statistics rows (`start_s, result, connected, talk_s`) of `b` to `out`.
+fn stats_rows(
+    conn: &Connection,
+    b: &query::Built,
+    bucket: StatsBucket,
+    from: i64,
+    out: &mut HashMap<i64, BucketStats>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&query::stats_rows_sql(b))
+        .map_err(map_err)?;
+    let mut rows = stmt
+        .query(params_from_iter(b.params.iter()))
+        .map_err(map_err)?;
+    while let Some(r) = rows.next().map_err(map_err)? {
+        let start: i64 = r.get(0).map_err(map_err)?;
+        let result: String = r.get(1).map_err(map_err)?;
+        let connected: bool = r.get(2).map_err(map_err)?;
+        let talk: i64 = r.get(3).map_err(map_err)?;
+        add_stats(
+            out,
+            bucket.start_of(start, from),
+            &result,
+            1,
+            i64::from(connected),
+            talk,
+        )?;
+    }
+    Ok(())
+}
+
+/// Adds `n` calls of `result` to the bucket starting at `start`.
+fn add_stats(
+    out: &mut HashMap<i64, BucketStats>,
+    start: i64,
+    result: &str,
+    n: i64,
+    connected: i64,
+    talk: i64,
+) -> Result<(), StoreError> {
+    let result: CallResult = decode("call result", result).map_err(corrupt)?;
+    if result == CallResult::Ongoing {
+        return Ok(());
+    }
+    let non_negative = |v: i64| u64::try_from(v).map_err(|_| corrupt(format!("negative sum {v}")));
+    out.entry(start)
+        .or_insert_with(|| BucketStats::empty(start))
+        .add(
+            result,
+            non_negative(n)?,
+            non_negative(connected)?,
+            non_negative(talk)?,
+        );
+    Ok(())
+}
+
+/// `record_stats` on one snapshot.
+fn stats(
+    conn: &Connection,
+    q: &RecordQuery,
+    bucket: StatsBucket,
+) -> Result<Vec<BucketStats>, StoreError> {
+    let mut out: HashMap<i64, BucketStats> = HashMap::new();
+    if query::driver(q) == query::Driver::Time && q.filter.is_countable() {
+        let plan = query::count_plan(q.from_secs, q.to_secs);
+        for (lo, hi) in plan.exact {
+            stats_rows(
+                conn,
+                &query::filter_where(&edge(q, lo, hi)),
+                bucket,
+                q.from_secs,
+                &mut out,
+            )?;
+        }
+        for (span, lo, hi) in plan.buckets {
+            let (sql, args) = query::bucket_stats(q, span, lo, hi);
+            let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+            let mut rows = stmt.query(params_from_iter(args.iter())).map_err(map_err)?;
+            while let Some(r) = rows.next().map_err(map_err)? {
+                let b: i64 = r.get(0).map_err(map_err)?;
+                let result: String = r.get(1).map_err(map_err)?;
+                let start = bucket.start_of(b.saturating_mul(span), q.from_secs);
+                add_stats(
+                    &mut out,
+                    start,
+                    &result,
+                    r.get(2).map_err(map_err)?,
+                    r.get(3).map_err(map_err)?,
+                    r.get(4).map_err(map_err)?,
+                )?;
+            }
+        }
+    } else {
+        stats_rows(conn, &query::filter_where(q), bucket, q.from_secs, &mut out)?;
+    }
+    let mut found: Vec<BucketStats> = out.into_values().collect();
+    found.sort_by_key(|b| b.start_secs);
+    Ok(found)
 }
 
 #[async_trait]
@@ -502,7 +648,10 @@ impl Store for SqliteStore {
     async fn filter_records(&self, q: &RecordQuery) -> Result<RecordPage, StoreError> {
         let q = q.clone();
         self.read(move |conn| {
-            let (where_, mut args) = query::page_where(&q);
+            if query::driver(&q) == query::Driver::CallIds {
+                return listed_calls(conn, &q);
+            }
+            let b = query::page_where(&q);
             // One read transaction: the count and the page come from the same snapshot.
             let tx = conn.transaction().map_err(map_err)?;
             let total = if q.with_total {
@@ -510,13 +659,13 @@ impl Store for SqliteStore {
             } else {
                 None
             };
-            let n = args.len();
+            let mut args = b.params.clone();
             args.push(i64::from(q.limit).into());
             args.push(i64::try_from(q.offset).unwrap_or(i64::MAX).into());
-            // Ids first from the covering index, then whole rows by key: skipping `offset`
+            // Ids first from the driving index, then whole rows by key: skipping `offset`
             // rows then costs index entries, not table rows.
             let ids: Vec<String> = tx
-                .prepare_cached(&query::page_sql(&where_, n))
+                .prepare_cached(&query::page_sql(&b, q.order))
                 .map_err(map_err)?
                 .query_map(params_from_iter(args.iter()), |r| r.get(0))
                 .map_err(map_err)?
@@ -539,6 +688,21 @@ impl Store for SqliteStore {
             }
             tx.finish().map_err(map_err)?;
             Ok(RecordPage { total, records })
+        })
+        .await
+    }
+
+    async fn record_stats(
+        &self,
+        q: &RecordQuery,
+        bucket: StatsBucket,
+    ) -> Result<Vec<BucketStats>, StoreError> {
+        let q = q.clone();
+        self.read(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            let found = stats(&tx, &q, bucket)?;
+            tx.finish().map_err(map_err)?;
+            Ok(found)
         })
         .await
     }

@@ -128,6 +128,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX callbacks_by_app ON callbacks (sdkappid, seq);
     CREATE INDEX callbacks_pending_age ON callbacks (created_ms) WHERE status = 'pending';
     "#,
+    // 6: the record extensions' filters and statistics.
+    MIGRATION_6,
 ];
 
 /// `floor(start_s / 60)` and `floor(start_s / 3600)` for a row alias (`new` / `old` / none),
@@ -210,10 +212,118 @@ macro_rules! backfill {
     };
 }
 
-/// Recomputes `call_counts` from `calls`. For the bulk loader, which writes `calls` directly
-/// (with its indexes dropped) and must then run this: since version 3 no trigger keeps
-/// `call_counts`; the store's writer does (`writer.rs`, `CountDeltas`).
-pub const REBUILD_CALL_COUNTS_SQL: &str = concat!("DELETE FROM call_counts;\n", backfill!());
+/// Fills the empty `call_counts` of version 6 (by media type too, with the connected calls and
+/// their talk time) from `calls`: minute buckets by one pass, hour buckets from them.
+macro_rules! backfill_counts {
+    () => {
+        concat!(
+            "INSERT INTO call_counts (sdkappid, span, bucket, ended, result, call_type, media_type, \
+             n, connected, talk_s) \
+             SELECT sdkappid, 60, ",
+            floor_div!("start_s", "60"),
+            " AS b, ended, result, call_type, media_type, COUNT(*), \
+             SUM(accept_ms IS NOT NULL), SUM(talk_s) FROM calls WHERE start_s IS NOT NULL \
+             GROUP BY sdkappid, b, ended, result, call_type, media_type;\n",
+            "INSERT INTO call_counts (sdkappid, span, bucket, ended, result, call_type, media_type, \
+             n, connected, talk_s) \
+             SELECT sdkappid, 3600, ",
+            floor_div!("bucket", "60"),
+            " AS b, ended, result, call_type, media_type, SUM(n), SUM(connected), SUM(talk_s) \
+             FROM call_counts WHERE span = 60 \
+             GROUP BY sdkappid, b, ended, result, call_type, media_type;\n"
+        )
+    };
+}
+
+/// Fills the empty `call_users` from `calls`: the caller's row and one per callee, sorted into
+/// key order first (inserting a large table in key order is much faster than at random).
+macro_rules! backfill_users {
+    () => {
+        "INSERT OR IGNORE INTO call_users (sdkappid, user_id, start_s, call_id, is_caller, \
+         ended, result, call_type, media_type, talk_s, connected) \
+         SELECT sdkappid, caller, start_s, call_id, 1, ended, result, call_type, media_type, \
+         talk_s, accept_ms IS NOT NULL FROM calls WHERE start_s IS NOT NULL \
+         UNION ALL \
+         SELECT c.sdkappid, j.value, c.start_s, c.call_id, 0, c.ended, c.result, c.call_type, \
+         c.media_type, c.talk_s, c.accept_ms IS NOT NULL \
+         FROM calls c, json_each(c.callees) j WHERE c.start_s IS NOT NULL \
+         ORDER BY 1, 2, 3 DESC, 4;\n"
+    };
+}
+
+/// Recomputes `call_counts` and `call_users` from `calls`. For the bulk loader, which writes
+/// `calls` directly (with its indexes dropped) and must then run this: no trigger keeps them;
+/// the store's writer does (`writer.rs`, `CountDeltas` and `sync_users`).
+pub const REBUILD_DERIVED_SQL: &str = concat!(
+    "DELETE FROM call_counts;\n",
+    backfill_counts!(),
+    "DELETE FROM call_users;\n",
+    backfill_users!()
+);
+
+const MIGRATION_6: &str = concat!(
+    "
+    -- Connected seconds (endTs - acceptTs; 0 if never connected or not ended): the duration
+    -- filters and statistics read it.
+    ALTER TABLE calls ADD COLUMN talk_s INTEGER NOT NULL DEFAULT 0;
+    UPDATE calls SET talk_s = MAX(0, ",
+    floor_div!("end_ms", "1000"),
+    " - ",
+    floor_div!("accept_ms", "1000"),
+    ") WHERE accept_ms IS NOT NULL AND end_ms IS NOT NULL;
+
+    -- One row per participant (the caller and each callee) of every started call, with the
+    -- columns filters test, so a user's calls are found and counted from this table alone.
+    -- The writer keeps it in the transaction that writes the calls row.
+    CREATE TABLE call_users (
+        sdkappid   INTEGER NOT NULL,
+        user_id    TEXT    NOT NULL,
+        start_s    INTEGER NOT NULL,
+        call_id    TEXT    NOT NULL,
+        is_caller  INTEGER NOT NULL,
+        ended      INTEGER NOT NULL,
+        result     TEXT    NOT NULL,
+        call_type  TEXT    NOT NULL,
+        media_type TEXT    NOT NULL,
+        talk_s     INTEGER NOT NULL,
+        connected  INTEGER NOT NULL,
+        PRIMARY KEY (sdkappid, user_id, start_s DESC, call_id)
+    ) WITHOUT ROWID;
+
+    -- The filter indexes carry the media type and the talk time too, so media and duration
+    -- conditions (and their counts) are tested in the index without reading rows.
+    DROP INDEX calls_by_ended;
+    DROP INDEX calls_by_result;
+    DROP INDEX calls_by_type_ended;
+    DROP INDEX calls_by_type_result;
+    CREATE INDEX calls_by_ended       ON calls (sdkappid, ended, start_s DESC, call_id, media_type, talk_s);
+    CREATE INDEX calls_by_result      ON calls (sdkappid, result, start_s DESC, call_id, media_type, talk_s);
+    CREATE INDEX calls_by_type_ended  ON calls (sdkappid, call_type, ended, start_s DESC, call_id, media_type, talk_s);
+    CREATE INDEX calls_by_type_result ON calls (sdkappid, call_type, result, start_s DESC, call_id, media_type, talk_s);
+
+    -- roomId filters (calls without a room are not in it).
+    CREATE INDEX calls_by_room ON calls (sdkappid, room_id, start_s DESC, call_id)
+        WHERE room_id <> '';
+
+    -- The counts gain the media type (a filter field) and what statistics sum.
+    DROP TABLE call_counts;
+    CREATE TABLE call_counts (
+        sdkappid   INTEGER NOT NULL,
+        span       INTEGER NOT NULL,
+        bucket     INTEGER NOT NULL,
+        ended      INTEGER NOT NULL,
+        result     TEXT    NOT NULL,
+        call_type  TEXT    NOT NULL,
+        media_type TEXT    NOT NULL,
+        n          INTEGER NOT NULL,
+        connected  INTEGER NOT NULL,
+        talk_s     INTEGER NOT NULL,
+        PRIMARY KEY (sdkappid, span, bucket, ended, result, call_type, media_type)
+    ) WITHOUT ROWID;
+    ",
+    backfill_counts!(),
+    backfill_users!()
+);
 
 const MIGRATION_2: &str = concat!(
     "

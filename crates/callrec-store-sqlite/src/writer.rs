@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use callrec_domain::stored::{CallRow, StoredCode as _, event_body};
+use callrec_domain::stored::{CallRow, RecordColumns, StoredCode as _, event_body};
 use callrec_domain::{
     CallbackConfig, CallbackPlanner, Cause, Event, IngestItem, IngestOutcome, PurgeStats,
     StoreError, Timeouts, changes_of_storing, fold_timed,
@@ -237,12 +237,12 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_err)?;
-        let victims: Vec<(i64, String, Option<CountKey>)> = {
+        let victims: Vec<(i64, String, Derived)> = {
             let mut stmt = tx
                 .prepare_cached(crate::query::PURGE_PICK_SQL)
                 .map_err(map_err)?;
             stmt.query_map(params![cutoff_ms, limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, CountKey::from_row(r, 2)?))
+                Ok((r.get(0)?, r.get(1)?, Derived::from_row(r, 2)?))
             })
             .map_err(map_err)?
             .collect::<Result<_, _>>()
@@ -257,13 +257,14 @@ impl Writer {
             let mut del_call = tx
                 .prepare_cached("DELETE FROM calls WHERE sdkappid = ?1 AND call_id = ?2")
                 .map_err(map_err)?;
-            for (app, call_id, key) in &victims {
+            for (app, call_id, old) in &victims {
                 stats.events += del_events.execute(params![app, call_id]).map_err(map_err)? as u64;
                 crate::outbox::delete_for_call(&tx, *app, call_id)?;
                 let deleted = del_call.execute(params![app, call_id]).map_err(map_err)?;
                 stats.calls += deleted as u64;
                 if deleted == 1 {
-                    counts.add(*app, key.as_ref(), -1);
+                    counts.add(*app, old.count.as_ref(), -1);
+                    sync_users(&tx, *app, call_id, old, &Derived::default())?;
                 }
             }
         }
@@ -339,14 +340,14 @@ fn refold(
     fresh: Option<&[&IngestItem]>,
     callbacks: Option<(&dyn CallbackPlanner, Arc<[CallbackConfig]>)>,
 ) -> Result<(), StoreError> {
-    // The row as it is before this refold: `None` if there is none, else its count key.
-    let old: Option<Option<CountKey>> = tx
+    // The row as it is before this refold: `None` if there is none, else what derives from it.
+    let old: Option<Derived> = tx
         .prepare_cached(
-            "SELECT start_s, ended, result, call_type FROM calls \
-             WHERE sdkappid = ?1 AND call_id = ?2",
+            "SELECT caller, callees, start_s, ended, result, call_type, media_type, accept_ms, \
+             talk_s FROM calls WHERE sdkappid = ?1 AND call_id = ?2",
         )
         .map_err(map_err)?
-        .query_row(params![app, call_id], |r| CountKey::from_row(r, 0))
+        .query_row(params![app, call_id], |r| Derived::from_row(r, 0))
         .optional()
         .map_err(map_err)?;
     let events: Vec<Event> = match fresh {
@@ -367,21 +368,21 @@ fn refold(
         return Ok(());
     };
     if let Some(old) = &old {
-        counts.add(app, old.as_ref(), -1);
+        counts.add(app, old.count.as_ref(), -1);
     }
     let mut upsert = tx
         .prepare_cached(
             "INSERT INTO calls (sdkappid, call_id, first_event_ms, start_ms, start_s, ended, result, \
              call_type, media_type, room_id, caller, accept_ms, end_ms, callees, due_ms, \
-             room_id_type) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+             room_id_type, talk_s) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
              ON CONFLICT (sdkappid, call_id) DO UPDATE SET \
              first_event_ms = excluded.first_event_ms, start_ms = excluded.start_ms, \
              start_s = excluded.start_s, ended = excluded.ended, result = excluded.result, \
              call_type = excluded.call_type, media_type = excluded.media_type, \
              room_id = excluded.room_id, caller = excluded.caller, accept_ms = excluded.accept_ms, \
              end_ms = excluded.end_ms, callees = excluded.callees, due_ms = excluded.due_ms, \
-             room_id_type = excluded.room_id_type",
+             room_id_type = excluded.room_id_type, talk_s = excluded.talk_s",
         )
         .map_err(map_err)?;
     let sdkappid = crate::codec::app_from_sql(app);
@@ -390,18 +391,17 @@ fn refold(
     }
     let state = fold_timed(sdkappid, &events, Some(timeouts));
     let row = CallRow::new(first_event_ms, state.as_ref(), timeouts);
+    let new = row.record.as_ref().map(Derived::of).unwrap_or_default();
+    counts.add(app, new.count.as_ref(), 1);
+    sync_users(
+        tx,
+        app,
+        call_id,
+        old.as_ref().unwrap_or(&Derived::default()),
+        &new,
+    )?;
     match &row.record {
         Some(r) => {
-            counts.add(
-                app,
-                Some(&CountKey {
-                    start_s: r.start_s,
-                    ended: r.ended,
-                    result: r.result.to_owned(),
-                    call_type: r.call_type.to_owned(),
-                }),
-                1,
-            );
             upsert
                 .execute(params![
                     app,
@@ -420,6 +420,7 @@ fn refold(
                     callees_json(&r.callees),
                     r.due_ms,
                     r.room_id_type,
+                    r.talk_s,
                 ])
                 .map_err(map_err)?;
         }
@@ -443,6 +444,7 @@ fn refold(
                     None::<&str>,
                     None::<i64>,
                     None::<i64>,
+                    0,
                 ])
                 .map_err(map_err)?;
         }
@@ -494,38 +496,141 @@ fn produce(
 }
 
 /// The columns of a `calls` row that decide which `call_counts` rows count it (rows without a
-/// start are counted nowhere).
+/// start are counted nowhere), with what the row adds to them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CountKey {
     start_s: i64,
     ended: bool,
     result: String,
     call_type: String,
+    media_type: String,
+    connected: bool,
+    talk_s: i64,
 }
 
-impl CountKey {
-    /// Reads `start_s, ended, result, call_type` at columns `i..i + 4`; `None` without a start.
-    fn from_row(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<CountKey>> {
-        let Some(start_s) = r.get::<_, Option<i64>>(i)? else {
-            return Ok(None);
+/// One `call_users` row of a call: (user, is caller), the rest from the call's [`CountKey`].
+type UserRow = (String, bool);
+
+/// What derives from a `calls` row: its counts and its participant rows (both empty without a
+/// start).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Derived {
+    count: Option<CountKey>,
+    users: Vec<UserRow>,
+}
+
+impl Derived {
+    /// Reads `caller, callees, start_s, ended, result, call_type, media_type, accept_ms,
+    /// talk_s` at columns `i..i + 9`.
+    fn from_row(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Derived> {
+        let Some(start_s) = r.get::<_, Option<i64>>(i + 2)? else {
+            return Ok(Derived::default());
         };
-        Ok(Some(CountKey {
-            start_s,
-            ended: r.get(i + 1)?,
-            result: r.get(i + 2)?,
-            call_type: r.get(i + 3)?,
-        }))
+        let caller: String = r.get(i)?;
+        let callees: String = r.get(i + 1)?;
+        let mut users = vec![(caller, true)];
+        users.extend(
+            crate::codec::parse_callees(i + 1, &callees)?
+                .into_iter()
+                .map(|c| (c, false)),
+        );
+        Ok(Derived {
+            count: Some(CountKey {
+                start_s,
+                ended: r.get(i + 3)?,
+                result: r.get(i + 4)?,
+                call_type: r.get(i + 5)?,
+                media_type: r.get(i + 6)?,
+                connected: r.get::<_, Option<i64>>(i + 7)?.is_some(),
+                talk_s: r.get(i + 8)?,
+            }),
+            users,
+        })
+    }
+
+    /// What the columns of a started call derive.
+    fn of(r: &RecordColumns) -> Derived {
+        let mut users = vec![(r.caller.clone(), true)];
+        users.extend(r.callees.iter().map(|c| (c.clone(), false)));
+        Derived {
+            count: Some(CountKey {
+                start_s: r.start_s,
+                ended: r.ended,
+                result: r.result.to_owned(),
+                call_type: r.call_type.to_owned(),
+                media_type: r.media_type.to_owned(),
+                connected: r.accept_ms.is_some(),
+                talk_s: r.talk_s,
+            }),
+            users,
+        }
     }
 }
+
+/// Makes a call's `call_users` rows go from what `old` derives to what `new` derives (nothing
+/// is written when they are the same: most events change neither the participants nor a
+/// column the rows copy).
+fn sync_users(
+    tx: &Transaction<'_>,
+    app: i64,
+    call_id: &str,
+    old: &Derived,
+    new: &Derived,
+) -> Result<(), StoreError> {
+    if old == new {
+        return Ok(());
+    }
+    if let Some(k) = &old.count {
+        let mut del = tx
+            .prepare_cached(
+                "DELETE FROM call_users WHERE sdkappid = ?1 AND user_id = ?2 AND start_s = ?3 \
+                 AND call_id = ?4",
+            )
+            .map_err(map_err)?;
+        for (user, _) in &old.users {
+            del.execute(params![app, user, k.start_s, call_id])
+                .map_err(map_err)?;
+        }
+    }
+    if let Some(k) = &new.count {
+        let mut ins = tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO call_users (sdkappid, user_id, start_s, call_id, is_caller, \
+                 ended, result, call_type, media_type, talk_s, connected) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .map_err(map_err)?;
+        for (user, is_caller) in &new.users {
+            ins.execute(params![
+                app,
+                user,
+                k.start_s,
+                call_id,
+                is_caller,
+                k.ended,
+                k.result,
+                k.call_type,
+                k.media_type,
+                k.talk_s,
+                k.connected,
+            ])
+            .map_err(map_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// A `call_counts` row's key: (app, span, bucket, ended, result, call_type, media_type).
+type CountRowKey = (i64, i64, i64, bool, String, String, String);
 
 /// The changes one transaction makes to `call_counts`, summed per count row and applied once
 /// before `COMMIT` ([`CountDeltas::apply`]). Every path that inserts, updates or deletes a
 /// `calls` row (refold, purge) records the old row's key with −1 and the new row's with +1, so
-/// `call_counts` stays exactly the per-bucket count of `calls` in every committed state.
+/// `call_counts` stays exactly the per-bucket sums of `calls` in every committed state.
 #[derive(Debug, Default)]
 pub(crate) struct CountDeltas {
-    /// (app, span, bucket, ended, result, call_type) → change of `n`.
-    deltas: HashMap<(i64, i64, i64, bool, String, String), i64>,
+    /// Count row → change of (`n`, `connected`, `talk_s`).
+    deltas: HashMap<CountRowKey, (i64, i64, i64)>,
 }
 
 impl CountDeltas {
@@ -533,7 +638,7 @@ impl CountDeltas {
     fn add(&mut self, app: i64, key: Option<&CountKey>, delta: i64) {
         let Some(k) = key else { return };
         for span in [MINUTE, HOUR] {
-            *self
+            let d = self
                 .deltas
                 .entry((
                     app,
@@ -542,8 +647,12 @@ impl CountDeltas {
                     k.ended,
                     k.result.clone(),
                     k.call_type.clone(),
+                    k.media_type.clone(),
                 ))
-                .or_default() += delta;
+                .or_default();
+            d.0 += delta;
+            d.1 += delta * i64::from(k.connected);
+            d.2 += delta * k.talk_s;
         }
     }
 
@@ -552,27 +661,32 @@ impl CountDeltas {
     pub(crate) fn apply(self, tx: &Transaction<'_>) -> Result<(), StoreError> {
         let mut upsert = tx
             .prepare_cached(
-                "INSERT INTO call_counts (sdkappid, span, bucket, ended, result, call_type, n) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-                 ON CONFLICT DO UPDATE SET n = n + excluded.n",
+                "INSERT INTO call_counts (sdkappid, span, bucket, ended, result, call_type, \
+                 media_type, n, connected, talk_s) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT DO UPDATE SET n = n + excluded.n, \
+                 connected = connected + excluded.connected, talk_s = talk_s + excluded.talk_s",
             )
             .map_err(map_err)?;
         let mut drop_empty = tx
             .prepare_cached(
                 "DELETE FROM call_counts WHERE sdkappid = ?1 AND span = ?2 AND bucket = ?3 \
-                 AND ended = ?4 AND result = ?5 AND call_type = ?6 AND n <= 0",
+                 AND ended = ?4 AND result = ?5 AND call_type = ?6 AND media_type = ?7 \
+                 AND n <= 0",
             )
             .map_err(map_err)?;
-        for ((app, span, bucket, ended, result, call_type), d) in self.deltas {
-            if d == 0 {
+        for ((app, span, bucket, ended, result, call_type, media), d) in self.deltas {
+            if d == (0, 0, 0) {
                 continue;
             }
             upsert
-                .execute(params![app, span, bucket, ended, result, call_type, d])
+                .execute(params![
+                    app, span, bucket, ended, result, call_type, media, d.0, d.1, d.2
+                ])
                 .map_err(map_err)?;
-            if d < 0 {
+            if d.0 < 0 {
                 drop_empty
-                    .execute(params![app, span, bucket, ended, result, call_type])
+                    .execute(params![app, span, bucket, ended, result, call_type, media])
                     .map_err(map_err)?;
             }
         }

@@ -142,7 +142,7 @@ async fn reopening_a_current_database_applies_no_migration_and_keeps_its_version
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 }
 
 #[tokio::test]
@@ -322,36 +322,37 @@ fn count_directly(conn: &Connection, q: &callrec_domain::RecordQuery) -> u64 {
     .unwrap() as u64
 }
 
-/// A `call_counts` row: app, span, bucket, ended, result, call type, n.
-type CountRow = (i64, i64, i64, i64, String, String, i64);
+/// A row of `call_counts` or `call_users`, its columns joined (`n` first for counts).
+type CountRow = String;
 
-/// `call_counts` as stored, and as recomputed from `calls`.
+/// `call_counts` and `call_users` as stored, and as recomputed from `calls`.
 fn counts_table_and_recomputed(conn: &Connection) -> (Vec<CountRow>, Vec<CountRow>) {
     let read = |conn: &Connection| {
-        let mut stmt = conn
-            .prepare(
-                "SELECT sdkappid, span, bucket, ended, result, call_type, n FROM call_counts \
-                 ORDER BY 1, 2, 3, 4, 5, 6",
-            )
-            .unwrap();
-        stmt.query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .collect::<Vec<_>>()
+        let mut rows = Vec::new();
+        for sql in [
+            "SELECT n, sdkappid, span, bucket, ended, result, call_type, media_type, connected, \
+             talk_s FROM call_counts ORDER BY 2, 3, 4, 5, 6, 7, 8",
+            "SELECT 'user', * FROM call_users ORDER BY sdkappid, user_id, start_s, call_id",
+        ] {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            let mut q = stmt.query([]).unwrap();
+            while let Some(r) = q.next().unwrap() {
+                let cols: Vec<String> = (0..n)
+                    .map(|i| match r.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                        rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into(),
+                        other => format!("{other:?}"),
+                    })
+                    .collect();
+                rows.push(cols.join("|"));
+            }
+        }
+        rows
     };
     let stored = read(conn);
     conn.execute_batch("SAVEPOINT recompute").unwrap();
-    conn.execute_batch(callrec_store_sqlite::REBUILD_CALL_COUNTS_SQL)
+    conn.execute_batch(callrec_store_sqlite::REBUILD_DERIVED_SQL)
         .unwrap();
     let recomputed = read(conn);
     conn.execute_batch("ROLLBACK TO recompute; RELEASE recompute")
@@ -458,6 +459,8 @@ async fn filter_totals_equal_count_star_after_random_ingests_refolds_and_purges(
                     to_secs: to,
                     result,
                     call_type,
+                    filter: callrec_domain::RecordFilter::default(),
+                    order: callrec_domain::Order::Desc,
                     offset: 0,
                     limit: 1,
                     after: None,
@@ -469,7 +472,12 @@ async fn filter_totals_equal_count_star_after_random_ingests_refolds_and_purges(
         }
         let (stored, recomputed) = counts_table_and_recomputed(&conn);
         assert_eq!(stored, recomputed, "seed {seed}: call_counts drifted");
-        assert!(stored.iter().all(|row| row.6 > 0), "zero rows are deleted");
+        assert!(
+            stored
+                .iter()
+                .all(|row| !row.starts_with("0|") && !row.starts_with('-')),
+            "zero rows are deleted"
+        );
         // Purging everything leaves no count rows behind.
         store.purge_before(T0 + 1_000_000_000).await.unwrap();
         let (stored, _) = counts_table_and_recomputed(&conn);
@@ -479,7 +487,7 @@ async fn filter_totals_equal_count_star_after_random_ingests_refolds_and_purges(
 }
 
 #[tokio::test]
-async fn migration_2_backfills_call_counts_from_existing_calls() {
+async fn migrations_backfill_counts_and_participants_from_existing_calls() {
     use callrec_domain::{RecordQuery, ResultFilter};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("callrec.db");
@@ -492,11 +500,19 @@ async fn migration_2_backfills_call_counts_from_existing_calls() {
     drop(store);
     // Make it a version-1 database again: no counts table (the triggers of version 2 are
     // already gone in version 3), no room_id_type column (version 4), no callback tables
-    // (version 5).
+    // (version 5), no talk_s, call_users or room index (version 6).
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP TABLE call_counts; ALTER TABLE calls DROP COLUMN room_id_type; \
          DROP TABLE callbacks; DROP TABLE callback_configs; DELETE FROM sqlite_sequence; \
+         DROP INDEX calls_by_room; DROP TABLE call_users; \
+         DROP INDEX calls_by_ended; DROP INDEX calls_by_result; DROP INDEX calls_by_type_ended; \
+         DROP INDEX calls_by_type_result; \
+         CREATE INDEX calls_by_ended ON calls (sdkappid, ended, start_s DESC, call_id); \
+         CREATE INDEX calls_by_result ON calls (sdkappid, result, start_s DESC, call_id); \
+         CREATE INDEX calls_by_type_ended ON calls (sdkappid, call_type, ended, start_s DESC, call_id); \
+         CREATE INDEX calls_by_type_result ON calls (sdkappid, call_type, result, start_s DESC, call_id); \
+         ALTER TABLE calls DROP COLUMN talk_s; \
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -508,12 +524,25 @@ async fn migration_2_backfills_call_counts_from_existing_calls() {
         to_secs: T0 / 1000 + 7200,
         result: ResultFilter::Ended,
         call_type: None,
+        filter: callrec_domain::RecordFilter::default(),
+        order: callrec_domain::Order::Desc,
         offset: 0,
         limit: 10,
         after: None,
         with_total: true,
     };
     assert_eq!(store.filter_records(&q).await.unwrap().total, Some(50));
+    // Durations (8 s each) and participants were backfilled too.
+    let q8 = RecordQuery {
+        filter: callrec_domain::RecordFilter {
+            min_talk_secs: Some(8),
+            max_talk_secs: Some(8),
+            callee: Some("bob".into()),
+            ..Default::default()
+        },
+        ..q.clone()
+    };
+    assert_eq!(store.filter_records(&q8).await.unwrap().total, Some(50));
     let conn = Connection::open(&path).unwrap();
     let (stored, recomputed) = counts_table_and_recomputed(&conn);
     assert!(!stored.is_empty());
@@ -521,7 +550,7 @@ async fn migration_2_backfills_call_counts_from_existing_calls() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     store.close().await.unwrap();
 }
 

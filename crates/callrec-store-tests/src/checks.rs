@@ -10,6 +10,7 @@ use callrec_domain::{
 };
 
 use crate::Harness;
+pub use crate::filters::extension_filters_and_stats_equal_the_model_also_after_changes;
 use crate::fixtures::*;
 
 use EventType::*;
@@ -21,6 +22,8 @@ fn query(app: u64, from_secs: i64, to_secs: i64) -> RecordQuery {
         to_secs,
         result: ResultFilter::Ended,
         call_type: None,
+        filter: callrec_domain::RecordFilter::default(),
+        order: callrec_domain::Order::Desc,
         offset: 0,
         limit: 1000,
         after: None,

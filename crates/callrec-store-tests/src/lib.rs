@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use callrec_domain::{Store, Timeouts};
 
 pub mod checks;
+pub mod filters;
 pub mod fixtures;
 pub mod planner;
 
@@ -111,6 +112,7 @@ macro_rules! store_conformance_tests {
             deliveries_list_newest_first_by_status_and_call_in_pages,
             purge_removes_callbacks_with_their_call,
             keyset_pages_never_repeat_or_skip_a_record_while_records_arrive,
+            extension_filters_and_stats_equal_the_model_also_after_changes,
         );
     };
 }

@@ -25,7 +25,7 @@ pub enum Command {
     /// Print a UserSig made exactly as Tencent's TLSSigAPIv2 makes it.
     Usersig(UsersigArgs),
     /// Read call records from a running server.
-    Records(RecordsArgs),
+    Records(Box<RecordsArgs>),
     /// Report realistic synthetic calls to a running server.
     Simulate(SimulateArgs),
     /// Callbacks: list deliveries, redeliver, or receive them locally.
@@ -118,6 +118,72 @@ Times (T) are Unix seconds (1700000000), RFC 3339 (2024-05-01T12:00:00Z), `now`,
     /// Every record of a time range to a file or stdout (`export`, an extension), with a
     /// progress bar.
     Export(ExportArgs),
+    /// Calls, answer rate and talk time per hour or day (`get_stats`, an extension), as a table.
+    #[command(after_help = "\
+Times (T) are Unix seconds (1700000000), RFC 3339 (2024-05-01T12:00:00Z), `now`, or relative to now: \
+-30s, -15m, -1h, -7d, -2w. Buckets are UTC hours or days.")]
+    Stats(StatsArgs),
+}
+
+/// The record extensions' filter flags (`records filter`, `export`, `stats`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ExtFilterArgs {
+    /// Only calls this user made or was called in.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only calls this user made.
+    #[arg(long)]
+    pub caller: Option<String>,
+    /// Only calls this user was called in.
+    #[arg(long)]
+    pub callee: Option<String>,
+    /// Only audio or only video calls.
+    #[arg(long, value_parser = ["audio", "video"])]
+    pub media: Option<String>,
+    /// Only calls in this room.
+    #[arg(long)]
+    pub room: Option<String>,
+    /// Only calls connected at least this many seconds.
+    #[arg(long)]
+    pub min_duration: Option<u64>,
+    /// Only calls connected at most this many seconds (0: never connected).
+    #[arg(long)]
+    pub max_duration: Option<u64>,
+    /// Only these calls (repeat the flag, up to 1000).
+    #[arg(long = "call-id")]
+    pub call_ids: Vec<String>,
+    /// Oldest first instead of newest first.
+    #[arg(long)]
+    pub asc: bool,
+}
+
+/// `callrec records stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Connection settings.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Earliest start time (default -7d).
+    #[arg(long, allow_hyphen_values = true)]
+    pub since: Option<String>,
+    /// Latest start time (default now).
+    #[arg(long, allow_hyphen_values = true)]
+    pub until: Option<String>,
+    /// `hour`, `day` or `all`.
+    #[arg(long, default_value = "day", value_parser = ["hour", "day", "all"])]
+    pub bucket: String,
+    /// Only this result.
+    #[arg(long, value_enum)]
+    pub result: Option<ResultArg>,
+    /// Only this call type.
+    #[arg(long = "type", value_enum)]
+    pub call_type: Option<TypeArg>,
+    /// The extensions' filters.
+    #[command(flatten)]
+    pub ext: ExtFilterArgs,
+    /// Print the response's data as pretty JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `callrec records export`.
@@ -141,6 +207,9 @@ pub struct ExportArgs {
     /// `ndjson` (one JSON record per line) or `csv`.
     #[arg(long, default_value = "ndjson", value_parser = ["ndjson", "csv"])]
     pub format: String,
+    /// The extensions' filters.
+    #[command(flatten)]
+    pub ext: ExtFilterArgs,
     /// Write here instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -192,6 +261,9 @@ pub struct FilterArgs {
     /// Records per page, 1-1000.
     #[arg(long)]
     pub per_page: Option<u32>,
+    /// The extensions' filters.
+    #[command(flatten)]
+    pub ext: ExtFilterArgs,
 }
 
 /// `--result`.

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::{FilterArgs, GetArgs, RecordsArgs, RecordsQuery};
+use crate::cli::{ExtFilterArgs, FilterArgs, GetArgs, RecordsArgs, RecordsQuery, StatsArgs};
 use crate::client::ApiClient;
 use crate::connection::Connection;
 use crate::error::Error;
@@ -16,31 +16,222 @@ pub async fn run(args: &RecordsArgs) -> Result<ExitCode, Error> {
         RecordsQuery::Get(get) => run_get(get).await,
         RecordsQuery::Filter(filter) => run_filter(filter).await,
         RecordsQuery::Export(export) => run_export(export).await,
+        RecordsQuery::Stats(stats) => run_stats(stats).await,
     }
+}
+
+impl ExtFilterArgs {
+    /// Adds the set flags to a filter body under v1's names (`v4`: v4's).
+    pub fn apply(&self, body: &mut Map<String, Value>, v4: bool) {
+        let name = |v1: &'static str, v4n: &'static str| if v4 { v4n } else { v1 };
+        let mut put = |k: &str, v: Value| {
+            body.insert(k.to_owned(), v);
+        };
+        if let Some(u) = &self.user {
+            put(name("userId", "UserId"), u.as_str().into());
+        }
+        if let Some(u) = &self.caller {
+            put(name("caller", "Caller_Account"), u.as_str().into());
+        }
+        if let Some(u) = &self.callee {
+            put(name("callee", "Callee_Account"), u.as_str().into());
+        }
+        if let Some(m) = &self.media {
+            let m = match (v4, m.as_str()) {
+                (true, "audio") => "Audio",
+                (true, _) => "Video",
+                (false, m) => m,
+            };
+            put(name("mediaType", "MediaType"), m.into());
+        }
+        if let Some(r) = &self.room {
+            put(name("roomId", "RoomId"), r.as_str().into());
+        }
+        if let Some(d) = self.min_duration {
+            put(name("minDurationSecs", "MinDuration"), d.into());
+        }
+        if let Some(d) = self.max_duration {
+            put(name("maxDurationSecs", "MaxDuration"), d.into());
+        }
+        if !self.call_ids.is_empty() {
+            put(name("callIds", "CallIdList"), self.call_ids.clone().into());
+        }
+        if self.asc {
+            put(name("order", "Order"), "asc".into());
+        }
+    }
+}
+
+/// A body with `startTimestamp` (`since`, default 7 days ago) and `endTimestamp` (`until`, if
+/// given), from the time arguments of the `records` commands.
+fn range_body(
+    since: Option<&str>,
+    until: Option<&str>,
+    now: i64,
+) -> Result<Map<String, Value>, Error> {
+    let since = match since {
+        Some(t) => timearg::parse(t, now).map_err(Error::Usage)?,
+        None => now - 7 * 86_400,
+    };
+    let mut body = Map::new();
+    body.insert("startTimestamp".into(), since.into());
+    if let Some(t) = until {
+        body.insert(
+            "endTimestamp".into(),
+            timearg::parse(t, now).map_err(Error::Usage)?.into(),
+        );
+    }
+    Ok(body)
+}
+
+/// The `get_stats` body the flags ask for.
+pub fn stats_body(args: &StatsArgs, now: i64) -> Result<Value, Error> {
+    let mut body = range_body(args.since.as_deref(), args.until.as_deref(), now)?;
+    body.insert("bucket".into(), args.bucket.clone().into());
+    if let Some(r) = args.result {
+        body.insert("callResult".into(), r.as_str().into());
+    }
+    if let Some(t) = args.call_type {
+        body.insert("callType".into(), t.as_str().into());
+    }
+    args.ext.apply(&mut body, false);
+    Ok(Value::Object(body))
+}
+
+async fn run_stats(args: &StatsArgs) -> Result<ExitCode, Error> {
+    let body = stats_body(args, timearg::now_secs())?;
+    let client = ApiClient::new(&Connection::resolve(&args.connect)?)?;
+    let data = client.call("records/get_stats", &body).await?;
+    if args.json {
+        print_json(&data);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let buckets = data
+        .get("buckets")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    print!("{}", stats_table(&buckets, &args.bucket));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The results a stats table shows, in their column order.
+const STATS_RESULTS: [&str; 6] = [
+    "normal_end",
+    "interrupt",
+    "reject",
+    "not_answer",
+    "call_busy",
+    "cancel",
+];
+
+/// Renders `get_stats` buckets as an aligned table, one line per bucket and a total line.
+pub fn stats_table(buckets: &[Value], bucket: &str) -> String {
+    let n = |b: &Value, k: &str| b.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let mut headers: Vec<String> = vec![
+        if bucket == "all" {
+            "from (UTC)"
+        } else {
+            "start (UTC)"
+        }
+        .into(),
+        "calls".into(),
+        "connected".into(),
+        "answered".into(),
+        "talk".into(),
+        "avg talk".into(),
+    ];
+    headers.extend(STATS_RESULTS.iter().map(|r| (*r).to_owned()));
+    let line_of = |label: String, total: u64, connected: u64, talk: u64, by: Vec<u64>| {
+        let mut cells = vec![
+            label,
+            total.to_string(),
+            connected.to_string(),
+            if total == 0 {
+                "-".into()
+            } else {
+                format!("{:.1}%", connected as f64 * 100.0 / total as f64)
+            },
+            timearg::format_duration(i64::try_from(talk).unwrap_or(i64::MAX)),
+            match talk.checked_div(connected) {
+                None => "-".into(),
+                Some(avg) => timearg::format_duration(i64::try_from(avg).unwrap_or(0)),
+            },
+        ];
+        cells.extend(by.iter().map(u64::to_string));
+        cells
+    };
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let (mut total, mut connected, mut talk) = (0, 0, 0);
+    let mut by_total = vec![0u64; STATS_RESULTS.len()];
+    for b in buckets {
+        let start = b.get("startTs").and_then(Value::as_i64).unwrap_or(0);
+        let full = timearg::format_utc(start);
+        let width = if bucket == "day" { 10 } else { 16 };
+        let label = full.get(..width).unwrap_or(&full).to_owned();
+        let by: Vec<u64> = STATS_RESULTS
+            .iter()
+            .map(|r| b["byResult"].get(*r).and_then(Value::as_u64).unwrap_or(0))
+            .collect();
+        for (t, v) in by_total.iter_mut().zip(&by) {
+            *t += v;
+        }
+        total += n(b, "total");
+        connected += n(b, "connected");
+        talk += n(b, "talkSecs");
+        rows.push(line_of(
+            label,
+            n(b, "total"),
+            n(b, "connected"),
+            n(b, "talkSecs"),
+            by,
+        ));
+    }
+    if rows.len() > 1 {
+        rows.push(line_of("total".into(), total, connected, talk, by_total));
+    }
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut emit = |cells: &[String]| {
+        let line: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if i == 0 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    };
+    emit(&headers);
+    for r in &rows {
+        emit(r);
+    }
+    out
 }
 
 async fn run_export(args: &crate::cli::ExportArgs) -> Result<ExitCode, Error> {
     use std::io::Write as _;
     let client = ApiClient::new(&Connection::resolve(&args.connect)?)?;
     let now = timearg::now_secs();
-    let since = match &args.since {
-        Some(t) => timearg::parse(t, now).map_err(Error::Usage)?,
-        None => now - 7 * 86_400,
-    };
-    let mut filter = Map::new();
-    filter.insert("startTimestamp".into(), since.into());
-    if let Some(t) = &args.until {
-        filter.insert(
-            "endTimestamp".into(),
-            timearg::parse(t, now).map_err(Error::Usage)?.into(),
-        );
-    }
+    let mut filter = range_body(args.since.as_deref(), args.until.as_deref(), now)?;
     if let Some(r) = args.result {
         filter.insert("callResult".into(), r.as_str().into());
     }
     if let Some(t) = args.call_type {
         filter.insert("callType".into(), t.as_str().into());
     }
+    args.ext.apply(&mut filter, false);
     // The total first, for the progress bar.
     let mut count = filter.clone();
     count.insert("numberPerPage".into(), 1.into());
@@ -188,23 +379,13 @@ pub fn filter_body_v4(args: &FilterArgs, now: i64) -> Result<Value, Error> {
     if let Some(n) = args.per_page {
         body.insert("NumberPerPage".into(), n.into());
     }
+    args.ext.apply(&mut body, true);
     Ok(Value::Object(body))
 }
 
 /// The `get_records_by_filter` body the flags ask for.
 pub fn filter_body(args: &FilterArgs, now: i64) -> Result<Value, Error> {
-    let since = match &args.since {
-        Some(t) => timearg::parse(t, now).map_err(Error::Usage)?,
-        None => now - 7 * 86_400,
-    };
-    let mut body = Map::new();
-    body.insert("startTimestamp".into(), since.into());
-    if let Some(t) = &args.until {
-        body.insert(
-            "endTimestamp".into(),
-            timearg::parse(t, now).map_err(Error::Usage)?.into(),
-        );
-    }
+    let mut body = range_body(args.since.as_deref(), args.until.as_deref(), now)?;
     if let Some(r) = args.result {
         body.insert("callResult".into(), r.as_str().into());
     }
@@ -217,6 +398,7 @@ pub fn filter_body(args: &FilterArgs, now: i64) -> Result<Value, Error> {
     if let Some(n) = args.per_page {
         body.insert("numberPerPage".into(), n.into());
     }
+    args.ext.apply(&mut body, false);
     Ok(Value::Object(body))
 }
 
@@ -413,6 +595,7 @@ mod tests {
             call_type: None,
             page: None,
             per_page: None,
+            ext: ExtFilterArgs::default(),
         }
     }
 
@@ -436,6 +619,53 @@ mod tests {
             json!({"startTimestamp": 6_400, "endTimestamp": 10_000, "callResult": "not_answer",
                    "callType": "group", "page": 2, "numberPerPage": 10})
         );
+    }
+
+    #[test]
+    fn extension_flags_go_under_each_generations_names() {
+        let mut f = filter(Some("-1h"));
+        f.ext = ExtFilterArgs {
+            user: Some("amy".into()),
+            media: Some("video".into()),
+            min_duration: Some(5),
+            call_ids: vec!["a".into(), "b".into()],
+            asc: true,
+            ..ExtFilterArgs::default()
+        };
+        let v1 = filter_body(&f, 10_000).unwrap();
+        assert_eq!(
+            v1,
+            json!({"startTimestamp": 6_400, "userId": "amy", "mediaType": "video",
+                   "minDurationSecs": 5, "callIds": ["a", "b"], "order": "asc"})
+        );
+        let v4 = filter_body_v4(&f, 10_000).unwrap();
+        assert_eq!(
+            v4,
+            json!({"StartTime": 6_400, "UserId": "amy", "MediaType": "Video",
+                   "MinDuration": 5, "CallIdList": ["a", "b"], "Order": "asc"})
+        );
+    }
+
+    #[test]
+    fn stats_table_has_a_line_per_bucket_and_a_total() {
+        let b = |t: i64, total: u64, connected: u64, talk: u64| {
+            json!({"startTs": t, "total": total, "connected": connected, "talkSecs": talk,
+                "byResult": {"normal_end": connected, "cancel": total - connected}})
+        };
+        let t = stats_table(
+            &[b(1_700_000_000, 4, 3, 300), b(1_700_003_600, 0, 0, 0)],
+            "hour",
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 4, "{t}");
+        assert!(lines[0].starts_with("start (UTC)"), "{t}");
+        assert!(lines[1].starts_with("2023-11-14 22:13"), "{t}");
+        assert!(
+            lines[1].contains("75.0%") && lines[1].contains("1m40s"),
+            "{t}"
+        );
+        assert!(lines[2].contains(" -"), "empty bucket: {t}");
+        assert!(lines[3].starts_with("total"), "{t}");
     }
 
     #[test]

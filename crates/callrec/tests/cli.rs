@@ -600,3 +600,115 @@ fn records_export_writes_every_record_to_a_file() {
     assert_eq!(ids.len() as u64, total);
     drop(server);
 }
+
+/// `records stats` prints a line per bucket and a total equal to what `records filter` counts;
+/// `--user` narrows both alike.
+#[test]
+fn records_stats_prints_buckets_whose_total_matches_the_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let server = Server::start(&config, &[]);
+    let cfg = config.to_str().unwrap();
+    run_ok(&[
+        "simulate",
+        "--config",
+        cfg,
+        "--url",
+        &server.url,
+        "--calls",
+        "60",
+        "--seed",
+        "9",
+    ]);
+    let count = |extra: &[&str]| -> u64 {
+        let mut args = vec![
+            "records",
+            "filter",
+            "--config",
+            cfg,
+            "--url",
+            &server.url,
+            "--since",
+            "-1d",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let v: Value = serde_json::from_str(&run_ok(&args)).unwrap();
+        v["totalNum"].as_u64().unwrap()
+    };
+    let stats = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "records",
+            "stats",
+            "--config",
+            cfg,
+            "--url",
+            &server.url,
+            "--since",
+            "-1d",
+            "--bucket",
+            "hour",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&run_ok(&args)).unwrap()
+    };
+    let sum = |v: &Value| -> u64 {
+        v["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["total"].as_u64().unwrap())
+            .sum()
+    };
+    let all = stats(&[]);
+    assert!(all["buckets"].as_array().unwrap().len() >= 24, "{all}");
+    assert_eq!(sum(&all), count(&[]));
+    assert!(sum(&all) > 0);
+    // One of the simulated users: a caller of some record.
+    let some: Value = serde_json::from_str(&run_ok(&[
+        "records",
+        "filter",
+        "--config",
+        cfg,
+        "--url",
+        &server.url,
+        "--since",
+        "-1d",
+        "--json",
+        "--per-page",
+        "1",
+    ]))
+    .unwrap();
+    let user = some["callRecordList"][0]["caller"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mine = stats(&["--user", &user]);
+    assert_eq!(sum(&mine), count(&["--user", &user]));
+    assert!(sum(&mine) >= 1 && sum(&mine) <= sum(&all));
+    // The table: a header, one line per hour, a total line.
+    let table = run_ok(&[
+        "records",
+        "stats",
+        "--config",
+        cfg,
+        "--url",
+        &server.url,
+        "--since",
+        "-1d",
+        "--bucket",
+        "day",
+    ]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("start (UTC)") && lines[0].contains("answered"),
+        "{table}"
+    );
+    let last = lines.last().unwrap();
+    assert!(
+        last.starts_with("total") && last.contains(&format!(" {} ", count(&[]))),
+        "{table}"
+    );
+    drop(server);
+}

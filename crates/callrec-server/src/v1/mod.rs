@@ -8,8 +8,8 @@
 pub mod callbacks;
 
 use callrec_domain::{
-    CallResult, CallType, CallbackConfig, Delivery, DeliveryStatus, Event, EventType, Record,
-    Redeliver, ResultFilter,
+    BucketStats, CallResult, CallType, CallbackConfig, Delivery, DeliveryStatus, Event, EventType,
+    Record, Redeliver, ResultFilter, StatsBucket,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -101,6 +101,22 @@ impl Wire for V1 {
                     format,
                 })
             }
+            Operation::GetStats => {
+                let bucket = match opt_str(body, "bucket")? {
+                    None | Some("day") => StatsBucket::Day,
+                    Some("hour") => StatsBucket::Hour,
+                    Some("all") => StatsBucket::All,
+                    Some(other) => {
+                        return Err(Failure::invalid(format!(
+                            "bucket {other:?} is not hour, day or all"
+                        )));
+                    }
+                };
+                Ok(Request::GetStats {
+                    filter: filter_params(body)?,
+                    bucket,
+                })
+            }
             Operation::GetCallDetail => Ok(Request::GetCallDetail {
                 call_id: json::call_id(body, "callId")?.to_owned(),
             }),
@@ -140,6 +156,12 @@ impl Wire for V1 {
             Outcome::CallDetail(d) => {
                 return envelope(0, SUCCESS, request_id, Some(&DetailData::from(&**d)));
             }
+            Outcome::Stats(buckets) => {
+                let data = StatsData {
+                    buckets: buckets.iter().map(WireBucket::from).collect(),
+                };
+                return envelope(0, SUCCESS, request_id, Some(&data));
+            }
             Outcome::Queued(n) => {
                 return envelope(0, SUCCESS, request_id, Some(&QueuedData { queued: *n }));
             }
@@ -167,6 +189,7 @@ fn filter_params(body: &Map<String, Value>) -> Result<FilterParams, Failure> {
     let with_cursor = json::opt_bool(body, "withCursor")?;
     let cursor = opt_str(body, "cursor")?;
     let with_total = json::opt_bool(body, "withTotal")?;
+    let (filter, order) = crate::filter_fields::parse(body, &crate::filter_fields::V1)?;
 
     let start = start.ok_or_else(|| Failure::invalid("startTimestamp is required"))?;
     let result = match result {
@@ -207,6 +230,8 @@ fn filter_params(body: &Map<String, Value>) -> Result<FilterParams, Failure> {
         with_cursor: with_cursor.unwrap_or(false) || cursor.is_some(),
         cursor: cursor.map(str::to_owned),
         with_total: with_total.unwrap_or(true),
+        filter,
+        order,
     })
 }
 
@@ -349,6 +374,45 @@ impl<'a> From<&'a Delivery> for WireDelivery<'a> {
             last_attempt_ms: d.last_attempt_ms,
             next_attempt_ms: d.next_attempt_ms,
             last_error: d.last_error.as_deref(),
+        }
+    }
+}
+
+/// `data` of `get_stats`.
+#[derive(Serialize)]
+struct StatsData {
+    buckets: Vec<WireBucket>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireBucket {
+    start_ts: i64,
+    total: u64,
+    connected: u64,
+    answer_rate: f64,
+    /// Every ended result, in the record's names, zeros included.
+    by_result: serde_json::Map<String, Value>,
+    talk_secs: u64,
+    avg_talk_secs: f64,
+}
+
+impl From<&BucketStats> for WireBucket {
+    fn from(b: &BucketStats) -> Self {
+        let by_result = CallResult::ALL
+            .iter()
+            .zip(b.by_result)
+            .filter(|(r, _)| **r != CallResult::Ongoing)
+            .map(|(r, n)| (r.as_str().to_owned(), Value::from(n)))
+            .collect();
+        WireBucket {
+            start_ts: b.start_secs,
+            total: b.total,
+            connected: b.connected,
+            answer_rate: b.answer_rate(),
+            by_result,
+            talk_secs: b.talk_secs,
+            avg_talk_secs: b.avg_talk_secs(),
         }
     }
 }

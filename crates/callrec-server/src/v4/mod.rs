@@ -362,6 +362,7 @@ impl Wire for V4 {
             | Operation::GetDeliveries
             | Operation::GetCallDetail
             | Operation::Export
+            | Operation::GetStats
             | Operation::Redeliver => Err(Failure::new(FailureKind::UnknownApi, "not a v4 API")),
         }
     }
@@ -409,6 +410,7 @@ impl Wire for V4 {
             | Outcome::CallbackDeleted
             | Outcome::Deliveries { .. }
             | Outcome::CallDetail(_)
+            | Outcome::Stats(_)
             | Outcome::Export { .. }
             | Outcome::Queued(_) => self.render::<()>(0, "", request_id, None),
         }
@@ -430,6 +432,7 @@ fn filter_params(body: &Map<String, Value>) -> Result<FilterParams, Failure> {
     let with_cursor = json::opt_bool(body, "WithCursor")?;
     let cursor = opt_str(body, "Cursor")?;
     let with_total = json::opt_bool(body, "WithTotal")?;
+    let (filter, order) = crate::filter_fields::parse(body, &crate::filter_fields::V4)?;
 
     let result = match result {
         None => ResultFilter::Ended,
@@ -478,6 +481,8 @@ fn filter_params(body: &Map<String, Value>) -> Result<FilterParams, Failure> {
         with_cursor: with_cursor.unwrap_or(false) || cursor.is_some(),
         cursor: cursor.map(str::to_owned),
         with_total: with_total.unwrap_or(true),
+        filter,
+        order,
     })
 }
 
