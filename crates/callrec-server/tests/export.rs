@@ -183,3 +183,55 @@ async fn errors_before_the_first_byte_answer_with_the_envelope() {
         .await;
     assert_eq!(code(&env), 70004);
 }
+
+/// The extension fields narrow an export exactly as they narrow the filter, in the order asked
+/// for, across store chunks.
+#[tokio::test]
+async fn exports_take_the_extension_fields_and_order_like_the_filter() {
+    let app = spawn_app_with(TestConfig {
+        extra_rate_limits: "export = 0".into(),
+        ..TestConfig::default()
+    })
+    .await;
+    let t = app.clock.now_ms() - 3_600_000;
+    let users = ["amy", "ben", "cat"];
+    let mut events = Vec::new();
+    for i in 0..2400usize {
+        let id = format!("e{i:04}");
+        let (caller, callee) = (users[i % 3], users[(i + 1) % 3]);
+        let start = t + (i as i64 / 2) * 1000;
+        let mut s = start_event(&id, caller, &[callee], start);
+        if i % 4 == 0 {
+            s["mediaType"] = json!("video");
+        }
+        events.push(s);
+        events.push(event(&id, "accept", callee, start + 300));
+        events.push(event(
+            &id,
+            "hangup",
+            caller,
+            start + 300 + (i as i64 % 90) * 1000,
+        ));
+    }
+    for chunk in events.chunks(900) {
+        app.report_all(chunk).await;
+    }
+    let some_ids: Vec<String> = (0..2400).step_by(7).map(|i| format!("e{i:04}")).collect();
+    for filter in [
+        json!({"startTimestamp": 0, "userId": "amy", "order": "asc"}),
+        json!({"startTimestamp": 0, "callee": "ben", "mediaType": "video"}),
+        json!({"startTimestamp": 0, "minDurationSecs": 30, "maxDurationSecs": 60, "order": "asc"}),
+        json!({"startTimestamp": 0, "callIds": some_ids, "caller": "cat"}),
+    ] {
+        let expected = filtered(&app, &filter).await;
+        assert!(!expected.is_empty(), "{filter}");
+        let (resp, body) = export(&app, &filter, false).await;
+        assert_eq!(resp.status(), 200, "{filter}");
+        let lines: Vec<Value> = String::from_utf8(body)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines, expected, "{filter}");
+    }
+}
