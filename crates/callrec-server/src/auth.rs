@@ -63,6 +63,22 @@ pub fn authenticate<'a>(state: &'a AppState, q: &ApiQuery) -> Result<(&'a App, C
             };
             Failure::new(kind, format!("{what}: {e}"))
         })?;
+    let skew = state.config.auth.max_future_skew_secs;
+    if skew > 0 {
+        // Verified above, so it decodes; TRTC's verifiers never look at a future `TLS.time`,
+        // so a far-future token with a short expiry would otherwise never expire.
+        if let Ok(token) = callrec_usersig::decode(&q.usersig)
+            && token.time > now.saturating_add(skew)
+        {
+            return Err(Failure::new(
+                FailureKind::SigMalformed,
+                format!(
+                    "UserSig verification failed: issued {} s in the future; [auth] max_future_skew_secs allows {skew}",
+                    token.time - now
+                ),
+            ));
+        }
+    }
     let caller = Caller {
         sdkappid: q.sdkappid,
         identifier: q.identifier.clone(),

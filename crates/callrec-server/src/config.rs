@@ -22,6 +22,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("store.url", "CALLREC_STORE__URL"),
     ("retention.days", "CALLREC_RETENTION__DAYS"),
     (
+        "auth.max_future_skew_secs",
+        "CALLREC_AUTH__MAX_FUTURE_SKEW_SECS",
+    ),
+    (
         "calls.ring_timeout_secs",
         "CALLREC_CALLS__RING_TIMEOUT_SECS",
     ),
@@ -109,6 +113,15 @@ impl Default for RetentionSection {
     fn default() -> Self {
         Self { days: 7 }
     }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// A UserSig issued (`TLS.time`) more than this many seconds in the future is invalid; 0
+    /// (the default, as TRTC's verifiers) accepts any issue time.
+    pub max_future_skew_secs: u64,
 }
 
 /// `[calls]`.
@@ -316,6 +329,8 @@ struct FileConfig {
     #[serde(default)]
     calls: CallsSection,
     #[serde(default)]
+    auth: AuthSection,
+    #[serde(default)]
     rate_limit: RateLimitSection,
     #[serde(default)]
     callbacks: CallbacksSection,
@@ -347,6 +362,7 @@ impl FileConfig {
             }
             "store.url" => self.store.url = Some(value.to_owned()),
             "retention.days" => self.retention.days = number(value)?,
+            "auth.max_future_skew_secs" => self.auth.max_future_skew_secs = number(value)?,
             "calls.ring_timeout_secs" => self.calls.ring_timeout_secs = number(value)?,
             "calls.max_idle_secs" => self.calls.max_idle_secs = number(value)?,
             "rate_limit.redis_url" => self.rate_limit.redis_url = Some(value.to_owned()),
@@ -490,6 +506,8 @@ pub struct Config {
     pub retention_days: u32,
     /// Time-outs.
     pub calls: CallsSection,
+    /// `[auth]`: UserSig rules beyond TRTC's.
+    pub auth: AuthSection,
     /// `[rate_limit]`: where limits are kept.
     pub rate_limit: RateLimitConfig,
     /// `[callbacks]`: delivery.
@@ -719,6 +737,7 @@ impl Config {
             store,
             retention_days: file.retention.days,
             calls: file.calls,
+            auth: file.auth,
             rate_limit: RateLimitConfig { redis_url },
             callbacks: file.callbacks,
             apps,
@@ -770,6 +789,9 @@ days = 7                         # records older than this are invisible and pur
 [calls]
 ring_timeout_secs = 60           # a callee still ringing this long counts as not answered
 max_idle_secs = 43200            # a connected call with no event for this long is closed
+
+# [auth]
+# max_future_skew_secs = 300     # refuse UserSigs issued further in the future (0 = accept, as TRTC)
 
 # [rate_limit]                   # several nodes on one store: share the rate limits through Redis
 # redis_url = "redis://127.0.0.1:6379"   # unreachable Redis: each node limits on its own meanwhile
