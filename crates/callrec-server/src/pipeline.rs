@@ -207,6 +207,22 @@ async fn process(
     }
     // 8. Body: read only now, so unauthenticated clients cannot make us buffer megabytes.
     let limit = endpoint.body_limit;
+    let too_large = || Failure::bad_body(format!("request body is larger than {limit} bytes"));
+    // A declared size past the limit is refused at once, without waiting for the bytes.
+    let declared = declared_length(req);
+    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return Err(too_large());
+    }
+    // Room in the global body budget for this body (its declared size, or the limit when the
+    // client declared none), held until the body is parsed: many large bodies at once wait for
+    // each other instead of growing memory without bound.
+    let want = declared.map_or(limit, |n| usize::try_from(n).unwrap_or(limit));
+    let kib = u32::try_from(want.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let _reserved = state
+        .body_budget
+        .acquire_many(kib.min(crate::state::BODY_BUDGET_KIB))
+        .await
+        .map_err(|_| Failure::new(FailureKind::Internal, "the server is shutting down"))?;
     let Some(unread) = body.take() else {
         return Err(Failure::bad_body("request body could not be read"));
     };
@@ -217,7 +233,7 @@ async fn process(
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
-                Failure::bad_body(format!("request body is larger than {limit} bytes"))
+                too_large()
             } else {
                 Failure::bad_body("request body could not be read")
             }

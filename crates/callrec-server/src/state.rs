@@ -27,7 +27,14 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Wakes the callback worker (after events are stored or callbacks redelivered).
     pub deliveries_wake: Arc<tokio::sync::Notify>,
+    /// Request-body bytes all requests together may buffer, in KiB permits
+    /// ([`BODY_BUDGET_KIB`]); a request reserves its body's size before reading it.
+    pub body_budget: Arc<tokio::sync::Semaphore>,
 }
+
+/// The global cap on buffered request bodies: 256 MiB, in KiB (32 full-size reports at once;
+/// more wait for room, within their deadline).
+pub const BODY_BUDGET_KIB: u32 = 256 * 1024;
 
 impl AppState {
     /// Builds the state around a store; limiters come from the config.
@@ -57,6 +64,7 @@ impl AppState {
             usersig_cache: Arc::new(VerifyCache::default()),
             metrics,
             deliveries_wake: Arc::new(tokio::sync::Notify::new()),
+            body_budget: Arc::new(tokio::sync::Semaphore::new(BODY_BUDGET_KIB as usize)),
         }
     }
 

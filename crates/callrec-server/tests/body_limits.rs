@@ -1,0 +1,108 @@
+//! Request bodies over real TLS (HTTP/1.1 spoken by hand, so the declared length can lie): a
+//! `Content-Length` past the API's limit is answered 70009 at once, without waiting for bytes
+//! that never come; the connection then serves nothing more, and the server answers the next
+//! client normally.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use rustls::pki_types::ServerName;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+async fn tls_http1(app: &TestApp) -> TlsStream<TcpStream> {
+    let pem = server_cert_pem(app.dir());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = TcpStream::connect(app.addr).await.unwrap();
+    TlsConnector::from(Arc::new(tls))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
+/// Sends only the head of a POST declaring `length` body bytes; answers the envelope and how
+/// long it took.
+async fn declare_only(app: &TestApp, path: &str, length: u64) -> (Value, Duration) {
+    let mut s = tls_http1(app).await;
+    let head = format!(
+        "POST {path}?{} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n",
+        app.query_for(ADMIN)
+    );
+    let t = Instant::now();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Read until the whole answer (its Content-Length) is here.
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap();
+            if body.len() >= len {
+                assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+                return (serde_json::from_str(&body[..len]).unwrap(), t.elapsed());
+            }
+        }
+        assert!(n > 0, "connection closed before the answer: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_declared_oversized_body_is_refused_at_once_and_the_server_carries_on() {
+    let app = spawn_app().await;
+    for (path, length) in [
+        ("/v1/records/get_record_by_callId", 2 << 20),
+        ("/v1/events/report", 9 << 20),
+        ("/v4/call_record_http_srv/get_record_by_callid", 2 << 20),
+    ] {
+        let (env, took) = declare_only(&app, path, length).await;
+        let code = env
+            .get("errorCode")
+            .or_else(|| env.get("ErrorCode"))
+            .and_then(Value::as_u64)
+            .unwrap();
+        let want = if path.starts_with("/v4/") {
+            60003
+        } else {
+            70009
+        };
+        assert_eq!(code, want, "{path}: {env}");
+        assert!(
+            took < Duration::from_secs(1),
+            "{path}: answered after {took:?}"
+        );
+    }
+    // The next, well-formed request is served as usual.
+    app.report_all(&single_call("c1", app.clock.now_ms() - 60_000, "reject"))
+        .await;
+    let env = app.record("c1").await;
+    assert_eq!(code(&env), 0, "{env}");
+    assert_eq!(env["data"]["callResult"], json!("reject"));
+}
