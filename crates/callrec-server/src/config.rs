@@ -25,6 +25,16 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "auth.max_future_skew_secs",
         "CALLREC_AUTH__MAX_FUTURE_SKEW_SECS",
     ),
+    ("limits.max_connections", "CALLREC_LIMITS__MAX_CONNECTIONS"),
+    (
+        "limits.header_read_timeout_ms",
+        "CALLREC_LIMITS__HEADER_READ_TIMEOUT_MS",
+    ),
+    (
+        "limits.idle_timeout_secs",
+        "CALLREC_LIMITS__IDLE_TIMEOUT_SECS",
+    ),
+    ("limits.h2_max_streams", "CALLREC_LIMITS__H2_MAX_STREAMS"),
     (
         "calls.ring_timeout_secs",
         "CALLREC_CALLS__RING_TIMEOUT_SECS",
@@ -112,6 +122,32 @@ pub struct RetentionSection {
 impl Default for RetentionSection {
     fn default() -> Self {
         Self { days: 7 }
+    }
+}
+
+/// `[limits]`: what one client connection may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Open connections at most; past it, new ones wait in the kernel's backlog.
+    pub max_connections: u32,
+    /// A request head must be complete this long after its first byte (and a new connection
+    /// must send its first byte this soon), else the connection is dropped.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no bytes in either direction for this long is closed (keep-alive).
+    pub idle_timeout_secs: u64,
+    /// Concurrent streams per HTTP/2 connection.
+    pub h2_max_streams: u32,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_secs: 75,
+            h2_max_streams: 256,
+        }
     }
 }
 
@@ -331,6 +367,8 @@ struct FileConfig {
     #[serde(default)]
     auth: AuthSection,
     #[serde(default)]
+    limits: LimitsSection,
+    #[serde(default)]
     rate_limit: RateLimitSection,
     #[serde(default)]
     callbacks: CallbacksSection,
@@ -363,6 +401,12 @@ impl FileConfig {
             "store.url" => self.store.url = Some(value.to_owned()),
             "retention.days" => self.retention.days = number(value)?,
             "auth.max_future_skew_secs" => self.auth.max_future_skew_secs = number(value)?,
+            "limits.max_connections" => self.limits.max_connections = number(value)?,
+            "limits.header_read_timeout_ms" => {
+                self.limits.header_read_timeout_ms = number(value)?;
+            }
+            "limits.idle_timeout_secs" => self.limits.idle_timeout_secs = number(value)?,
+            "limits.h2_max_streams" => self.limits.h2_max_streams = number(value)?,
             "calls.ring_timeout_secs" => self.calls.ring_timeout_secs = number(value)?,
             "calls.max_idle_secs" => self.calls.max_idle_secs = number(value)?,
             "rate_limit.redis_url" => self.rate_limit.redis_url = Some(value.to_owned()),
@@ -508,6 +552,8 @@ pub struct Config {
     pub calls: CallsSection,
     /// `[auth]`: UserSig rules beyond TRTC's.
     pub auth: AuthSection,
+    /// `[limits]`: per-connection limits.
+    pub limits: LimitsSection,
     /// `[rate_limit]`: where limits are kept.
     pub rate_limit: RateLimitConfig,
     /// `[callbacks]`: delivery.
@@ -607,6 +653,16 @@ impl Config {
         if file.retention.days == 0 {
             return Err(ConfigError::Invalid(
                 "retention.days must be at least 1".into(),
+            ));
+        }
+        let l = &file.limits;
+        if l.max_connections == 0
+            || l.header_read_timeout_ms == 0
+            || l.idle_timeout_secs == 0
+            || l.h2_max_streams == 0
+        {
+            return Err(ConfigError::Invalid(
+                "every [limits] value must be at least 1".into(),
             ));
         }
         if file.calls.ring_timeout_secs == 0 || file.calls.max_idle_secs == 0 {
@@ -738,6 +794,7 @@ impl Config {
             retention_days: file.retention.days,
             calls: file.calls,
             auth: file.auth,
+            limits: file.limits,
             rate_limit: RateLimitConfig { redis_url },
             callbacks: file.callbacks,
             apps,
@@ -792,6 +849,12 @@ max_idle_secs = 43200            # a connected call with no event for this long 
 
 # [auth]
 # max_future_skew_secs = 300     # refuse UserSigs issued further in the future (0 = accept, as TRTC)
+
+[limits]
+max_connections = 10000          # past it, new connections wait in the kernel's backlog
+header_read_timeout_ms = 10000   # a request head must arrive whole this soon after its first byte
+idle_timeout_secs = 75           # a connection silent this long is closed (keep-alive)
+h2_max_streams = 256             # concurrent streams per HTTP/2 connection
 
 # [rate_limit]                   # several nodes on one store: share the rate limits through Redis
 # redis_url = "redis://127.0.0.1:6379"   # unreachable Redis: each node limits on its own meanwhile

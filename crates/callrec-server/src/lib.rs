@@ -213,7 +213,8 @@ impl Server {
         );
         let deliveries_token = CancellationToken::new();
         let deliveries = tokio::spawn(deliverer.run(deliveries_token.clone()));
-        serve::serve(listener, tls, router::app(state), shutdown).await;
+        let limits = state.config.limits;
+        serve::serve(listener, tls, router::app(state), limits, shutdown).await;
         jobs_token.cancel();
         deliveries_token.cancel();
         if let Err(e) = deliveries.await {

@@ -7,16 +7,24 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::Router;
+use hyper::rt::{Sleep, Timer};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
+
+use crate::config::LimitsSection;
 
 /// Longest wait for in-flight requests at shutdown.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,12 +37,22 @@ pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     app: Router,
+    limits: LimitsSection,
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = Arc::new(Builder::new(TokioExecutor::new()));
+    let slots = Arc::new(Semaphore::new(limits.max_connections as usize));
     tokio::pin!(shutdown);
     loop {
+        // A free slot first: past the cap, new connections wait in the kernel's backlog while
+        // the open ones are served.
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
         let (tcp, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -53,8 +71,9 @@ pub async fn serve(
             peer,
             tls.clone(),
             app.clone(),
-            Arc::clone(&builder),
+            limits,
             graceful.watcher(),
+            slot,
         ));
     }
     drop(listener);
@@ -66,13 +85,197 @@ pub async fn serve(
     }
 }
 
+/// What a connection's bytes have done, in milliseconds since `epoch` plus one (0: never).
+#[derive(Debug)]
+struct Activity {
+    /// Reads that returned bytes.
+    reads: AtomicU64,
+    /// The last read or write that moved bytes.
+    last_ms: AtomicU64,
+    /// The last write that moved bytes.
+    last_write_ms: AtomicU64,
+    /// The first read after the last write: when the request now being received began.
+    head_start_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            reads: AtomicU64::new(0),
+            last_ms: AtomicU64::new(0),
+            last_write_ms: AtomicU64::new(0),
+            head_start_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1)
+    }
+
+    fn touch(&self) {
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    fn read(&self) {
+        let now = self.now_ms();
+        if self.reads.fetch_add(1, Ordering::Relaxed) == 0
+            || self.head_start_ms.load(Ordering::Relaxed)
+                <= self.last_write_ms.load(Ordering::Relaxed)
+        {
+            self.head_start_ms.store(now, Ordering::Relaxed);
+        }
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    fn wrote(&self) {
+        let now = self.now_ms();
+        self.last_write_ms.store(now, Ordering::Relaxed);
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// When the request being received began, if input has come in since the last answer.
+    fn unanswered_since(&self) -> Option<Instant> {
+        let start = self.head_start_ms.load(Ordering::Relaxed);
+        (start != 0 && start > self.last_write_ms.load(Ordering::Relaxed))
+            .then(|| self.epoch + Duration::from_millis(start - 1))
+    }
+
+    /// How long no byte has moved.
+    fn silent_for(&self) -> Duration {
+        let last = self.last_ms.load(Ordering::Relaxed).saturating_sub(1);
+        self.epoch
+            .elapsed()
+            .saturating_sub(Duration::from_millis(last))
+    }
+}
+
+/// The connection's stream, counting what moves through it into an [`Activity`].
+struct Counted<T> {
+    inner: T,
+    activity: Arc<Activity>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.read();
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.wrote();
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.wrote();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// The timer hyper's HTTP/1 side uses for its header-read time-out, made to measure from the
+/// head's **first byte** rather than from when the connection started waiting: a kept-alive
+/// connection may then stay silent up to the idle time-out (the watchdog's business), while a
+/// request head that has begun must be complete within `head`.
+struct HeadTimer {
+    activity: Arc<Activity>,
+    head: Duration,
+}
+
+impl Timer for HeadTimer {
+    fn sleep(&self, _duration: Duration) -> Pin<Box<dyn Sleep>> {
+        self.sleep_until(Instant::now())
+    }
+
+    fn sleep_until(&self, _deadline: Instant) -> Pin<Box<dyn Sleep>> {
+        Box::pin(HeadSleep {
+            activity: Arc::clone(&self.activity),
+            head: self.head,
+            armed: false,
+            sleep: Box::pin(tokio::time::sleep(Duration::from_secs(86_400))),
+        })
+    }
+}
+
+/// Fires `head` after the request being received began; never while no input is waiting.
+struct HeadSleep {
+    activity: Arc<Activity>,
+    head: Duration,
+    armed: bool,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Future for HeadSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.armed
+            && let Some(since) = self.activity.unanswered_since()
+        {
+            // hyper polls this with every read of the head, so a head's first byte is seen
+            // at once (also one read before hyper started waiting for it).
+            let at = tokio::time::Instant::from_std(since + self.head);
+            self.armed = true;
+            self.sleep.as_mut().reset(at);
+        }
+        if self.armed {
+            self.sleep.as_mut().poll(cx)
+        } else {
+            let _ = self.sleep.as_mut().poll(cx);
+            Poll::Pending
+        }
+    }
+}
+
+impl Sleep for HeadSleep {}
+
 async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
     app: Router,
-    builder: Arc<Builder<TokioExecutor>>,
+    limits: LimitsSection,
     watcher: hyper_util::server::graceful::Watcher,
+    _slot: OwnedSemaphorePermit,
 ) {
     let ip = peer.ip();
     let service = TowerToHyperService::new(tower::util::MapRequest::new(
@@ -82,10 +285,36 @@ async fn serve_connection(
             req
         },
     ));
+    let head = Duration::from_millis(limits.header_read_timeout_ms);
+    let idle = Duration::from_secs(limits.idle_timeout_secs);
+    let activity = Arc::new(Activity::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(HeadTimer {
+            activity: Arc::clone(&activity),
+            head,
+        })
+        .header_read_timeout(head);
+    builder
+        .http2()
+        .max_concurrent_streams(limits.h2_max_streams)
+        // Bounds on what one connection can make us hold or do (rapid reset, header floods).
+        .max_header_list_size(64 * 1024)
+        .max_pending_accept_reset_streams(Some(64));
+    let watchdog = watchdog(Arc::clone(&activity), head, idle);
     let result = match tls {
         None => {
-            let conn = builder.serve_connection(TokioIo::new(tcp), service);
-            watcher.watch(conn.into_owned()).await
+            let io = Counted {
+                inner: tcp,
+                activity: Arc::clone(&activity),
+            };
+            let conn = builder.serve_connection(TokioIo::new(io), service);
+            let conn = watcher.watch(conn.into_owned());
+            tokio::select! {
+                r = conn => r,
+                () = watchdog => return,
+            }
         }
         Some(acceptor) => {
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -99,11 +328,40 @@ async fn serve_connection(
                     return;
                 }
             };
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            watcher.watch(conn.into_owned()).await
+            // The handshake's bytes do not count as the first request's.
+            activity.touch();
+            let io = Counted {
+                inner: stream,
+                activity: Arc::clone(&activity),
+            };
+            let conn = builder.serve_connection(TokioIo::new(io), service);
+            let conn = watcher.watch(conn.into_owned());
+            tokio::select! {
+                r = conn => r,
+                () = watchdog => {
+                    tracing::debug!(%peer, "connection closed: silent too long");
+                    return;
+                }
+            }
         }
     };
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Resolves when the connection should be dropped: no byte at all within `head` of its start
+/// (a client that connects and says nothing), or no byte either way for `idle`.
+async fn watchdog(activity: Arc<Activity>, head: Duration, idle: Duration) {
+    let tick = (head.min(idle) / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    loop {
+        tokio::time::sleep(tick).await;
+        let silent = activity.silent_for();
+        if activity.reads.load(Ordering::Relaxed) == 0 && silent >= head {
+            return;
+        }
+        if silent >= idle {
+            return;
+        }
     }
 }
