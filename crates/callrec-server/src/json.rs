@@ -92,10 +92,16 @@ pub fn opt_int(obj: &Map<String, Value>, name: &str) -> Result<Option<i64>, Fiel
     match present(obj, name) {
         None => Ok(None),
         Some(Value::Number(n)) => {
+            // Integers past 64 bits reach us as floats (2^64, -2^63-1): out of range like 2^63,
+            // not a type error. `-0` is the integer zero (the parser hands it over as -0.0).
+            const BEYOND: f64 = 9_223_372_036_854_775_808.0; // 2^63
+            let float = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0);
             if let Some(i) = n.as_i64() {
                 Ok(Some(i))
-            } else if n.is_u64() {
+            } else if n.is_u64() || float.is_some_and(|f| f.abs() >= BEYOND) {
                 Err(FieldError::Invalid(format!("{name} is out of range")))
+            } else if float.is_some_and(|f| f == 0.0 && f.is_sign_negative()) {
+                Ok(Some(0))
             } else {
                 Err(FieldError::WrongType(format!("{name} must be an integer")))
             }

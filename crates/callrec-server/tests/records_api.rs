@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use callrec_domain::{Clock, ManualClock};
 use common::{
-    ADMIN, KEY2, SDKAPPID, SDKAPPID2, TestApp, TestConfig, call_ids, code, event, manual_clock,
-    second_app_toml, single_call, spawn_app_with, start_event,
+    ADMIN, KEY2, SDKAPPID, SDKAPPID2, TestApp, TestConfig, call_ids, code, envelope_of, event,
+    manual_clock, second_app_toml, single_call, spawn_app_with, start_event,
 };
 use serde_json::{Value, json};
 
@@ -636,7 +636,34 @@ async fn filter_with_extreme_but_valid_numbers_answers_normally() {
     // A start beyond any time and no end: the default end (now) is earlier, so 70001.
     let env = app.call(FILTER, &json!({"startTimestamp": i64::MAX})).await;
     assert_eq!(code(&env), 70001, "{env}");
-    // Beyond i64: out of range (70001), not a type error.
+    // Beyond i64: out of range (70001), not a type error — also past 64 bits, either side.
     let env = app.call(FILTER, &json!({"startTimestamp": u64::MAX})).await;
     assert_eq!(code(&env), 70001, "{env}");
+    for raw in [
+        r#"{"startTimestamp": 18446744073709551616}"#,
+        r#"{"startTimestamp": -9223372036854775809}"#,
+        r#"{"startTimestamp": 0, "endTimestamp": 100000000000000000000000}"#,
+    ] {
+        let resp = app.post(FILTER, &app.query_for(ADMIN), raw).await;
+        let env = envelope_of(resp).await;
+        assert_eq!(code(&env), 70001, "{raw}: {env}");
+    }
+    // A key given twice: the last one counts (the first alone would be after the end: 70001).
+    let resp = app
+        .post(
+            FILTER,
+            &app.query_for(ADMIN),
+            r#"{"startTimestamp": 99999999999, "startTimestamp": 0}"#,
+        )
+        .await;
+    assert_eq!(code(&envelope_of(resp).await), 0);
+    // `-0` is the integer zero; a fraction is still a type error.
+    let resp = app
+        .post(FILTER, &app.query_for(ADMIN), r#"{"startTimestamp": -0}"#)
+        .await;
+    assert_eq!(code(&envelope_of(resp).await), 0);
+    let resp = app
+        .post(FILTER, &app.query_for(ADMIN), r#"{"startTimestamp": 1.5}"#)
+        .await;
+    assert_eq!(code(&envelope_of(resp).await), 70009);
 }
