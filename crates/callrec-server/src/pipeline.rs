@@ -178,7 +178,14 @@ async fn process(
             format!("method {} is not allowed; use POST", req.method),
         ));
     }
-    // 2. Query parameters.
+    // 2. Query parameters — and the request line's own: HTTP/1.1 requires `Host` (RFC 9112
+    // §3.2); HTTP/2 carries the authority in its own field.
+    if req.version == http::Version::HTTP_11 && !req.headers.contains_key(http::header::HOST) {
+        return Err(Failure::new(
+            FailureKind::BadQuery,
+            "an HTTP/1.1 request needs a Host header",
+        ));
+    }
     let query = parse_query(req.uri.query())?;
     *log_sdkappid = Some(query.sdkappid);
     // 3, 4. UserSig.

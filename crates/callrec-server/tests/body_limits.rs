@@ -106,3 +106,59 @@ async fn a_declared_oversized_body_is_refused_at_once_and_the_server_carries_on(
     assert_eq!(code(&env), 0, "{env}");
     assert_eq!(env["data"]["callResult"], json!("reject"));
 }
+
+/// Sends `raw` (a whole request) and answers the envelope of the answer.
+async fn exchange(app: &TestApp, raw: &str) -> Value {
+    let mut s = tls_http1(app).await;
+    s.write_all(raw.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        assert!(n > 0, "closed before the answer");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap();
+            if body.len() >= len {
+                return serde_json::from_str(&body[..len]).unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_http1_request_without_host_is_refused_with_the_envelope() {
+    let app = spawn_app().await;
+    let body = r#"{"callId":"c1"}"#;
+    for (path, field, want) in [
+        ("/v1/records/get_record_by_callId", "errorCode", 70001),
+        (
+            "/v4/call_record_http_srv/get_record_by_callid",
+            "ErrorCode",
+            60002,
+        ),
+    ] {
+        let raw = format!(
+            "POST {path}?{} HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            app.query_for(ADMIN),
+            body.len()
+        );
+        let env = exchange(&app, &raw).await;
+        assert_eq!(env[field], want, "{path}: {env}");
+        // With a Host, the same request is served.
+        let raw = raw.replacen("\r\n", "\r\nHost: localhost\r\n", 1);
+        let env = exchange(&app, &raw).await;
+        assert_ne!(env[field], want, "{path} with Host: {env}");
+    }
+}
