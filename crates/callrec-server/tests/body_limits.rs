@@ -5,73 +5,25 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
-
-async fn tls_http1(app: &TestApp) -> TlsStream<TcpStream> {
-    let pem = server_cert_pem(app.dir());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = TcpStream::connect(app.addr).await.unwrap();
-    TlsConnector::from(Arc::new(tls))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap()
-}
+use tokio::io::AsyncWriteExt as _;
 
 /// Sends only the head of a POST declaring `length` body bytes; answers the envelope and how
 /// long it took.
 async fn declare_only(app: &TestApp, path: &str, length: u64) -> (Value, Duration) {
-    let mut s = tls_http1(app).await;
+    let mut s = raw::connect(app, b"http/1.1").await;
     let head = format!(
         "POST {path}?{} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n",
         app.query_for(ADMIN)
     );
     let t = Instant::now();
     s.write_all(head.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    // Read until the whole answer (its Content-Length) is here.
-    loop {
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
-            .await
-            .expect("an answer within 10 s")
-            .unwrap();
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).to_string();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length: ")
-                        .map(|v| v.trim().parse().unwrap())
-                })
-                .unwrap();
-            if body.len() >= len {
-                assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-                return (serde_json::from_str(&body[..len]).unwrap(), t.elapsed());
-            }
-        }
-        assert!(n > 0, "connection closed before the answer: {text}");
-    }
+    let (head, body) = raw::read_answer(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    (serde_json::from_str(&body).unwrap(), t.elapsed())
 }
 
 #[tokio::test]
@@ -109,32 +61,9 @@ async fn a_declared_oversized_body_is_refused_at_once_and_the_server_carries_on(
 
 /// Sends `raw` (a whole request) and answers the envelope of the answer.
 async fn exchange(app: &TestApp, raw: &str) -> Value {
-    let mut s = tls_http1(app).await;
+    let mut s = raw::connect(app, b"http/1.1").await;
     s.write_all(raw.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
-            .await
-            .expect("an answer within 10 s")
-            .unwrap();
-        assert!(n > 0, "closed before the answer");
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).to_string();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length: ")
-                        .map(|v| v.trim().parse().unwrap())
-                })
-                .unwrap();
-            if body.len() >= len {
-                return serde_json::from_str(&body[..len]).unwrap();
-            }
-        }
-    }
+    serde_json::from_str(&raw::read_answer(&mut s).await.1).unwrap()
 }
 
 #[tokio::test]

@@ -6,14 +6,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 fn config(max_connections: u32) -> TestConfig {
@@ -23,30 +21,6 @@ fn config(max_connections: u32) -> TestConfig {
         ),
         ..TestConfig::default()
     }
-}
-
-fn connector(app: &TestApp, alpn: &[u8]) -> TlsConnector {
-    let pem = server_cert_pem(app.dir());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![alpn.to_vec()];
-    TlsConnector::from(Arc::new(tls))
-}
-
-async fn connect(app: &TestApp, alpn: &[u8]) -> TlsStream<TcpStream> {
-    let tcp = TcpStream::connect(app.addr).await.unwrap();
-    connector(app, alpn)
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap()
 }
 
 /// Waits until the server closes the connection (a read answers 0 bytes or an error); answers
@@ -71,46 +45,24 @@ async fn request(app: &TestApp, s: &mut TlsStream<TcpStream>) -> String {
         body.len()
     );
     s.write_all(head.as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
-            .await
-            .expect("an answer")
-            .unwrap();
-        assert!(n > 0, "closed before the answer");
-        got.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&got).to_string();
-        if let Some((h, b)) = text.split_once("\r\n\r\n") {
-            let len: usize = h
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length: ")
-                        .map(|v| v.trim().parse().unwrap())
-                })
-                .unwrap();
-            if b.len() >= len {
-                return h.lines().next().unwrap().to_owned();
-            }
-        }
-    }
+    let (head, _) = raw::read_answer(s).await;
+    head.lines().next().unwrap().to_owned()
 }
 
 #[tokio::test]
 async fn silent_partial_and_slow_heads_are_dropped_after_the_header_time_out() {
     let app = spawn_app_with(config(100)).await;
     // Says nothing after the handshake.
-    let mut s = connect(&app, b"http/1.1").await;
+    let mut s = raw::connect(&app, b"http/1.1").await;
     let took = closed_within(&mut s, Instant::now(), Duration::from_secs(3)).await;
     assert!(took < Duration::from_millis(1500), "silent: {took:?}");
     // A partial request line.
-    let mut s = connect(&app, b"http/1.1").await;
+    let mut s = raw::connect(&app, b"http/1.1").await;
     s.write_all(b"POST /v1/records/get_rec").await.unwrap();
     let took = closed_within(&mut s, Instant::now(), Duration::from_secs(3)).await;
     assert!(took < Duration::from_millis(1500), "partial: {took:?}");
     // One byte every 100 ms: the head never completes in time.
-    let mut s = connect(&app, b"http/1.1").await;
+    let mut s = raw::connect(&app, b"http/1.1").await;
     let t = Instant::now();
     let head = b"POST /v1/records/get_record_by_callId?sdkappid=1 HTTP/1.1\r\nHost: localhost\r\n";
     let mut closed = false;
@@ -133,7 +85,7 @@ async fn silent_partial_and_slow_heads_are_dropped_after_the_header_time_out() {
         t.elapsed()
     );
     // HTTP/2 without its preface.
-    let mut s = connect(&app, b"h2").await;
+    let mut s = raw::connect(&app, b"h2").await;
     let took = closed_within(&mut s, Instant::now(), Duration::from_secs(3)).await;
     assert!(
         took < Duration::from_millis(1500),
@@ -147,7 +99,7 @@ async fn silent_partial_and_slow_heads_are_dropped_after_the_header_time_out() {
 #[tokio::test]
 async fn a_kept_alive_connection_may_idle_past_the_header_time_out_until_the_idle_time_out() {
     let app = spawn_app_with(config(100)).await;
-    let mut s = connect(&app, b"http/1.1").await;
+    let mut s = raw::connect(&app, b"http/1.1").await;
     assert!(request(&app, &mut s).await.starts_with("HTTP/1.1 200"));
     // Silent for longer than the header time-out (400 ms), shorter than the idle one (2 s).
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -164,13 +116,13 @@ async fn a_kept_alive_connection_may_idle_past_the_header_time_out_until_the_idl
 #[tokio::test]
 async fn past_the_connection_cap_a_new_client_waits_for_a_free_slot() {
     let app = spawn_app_with(config(2)).await;
-    let mut a = connect(&app, b"http/1.1").await;
-    let mut b = connect(&app, b"http/1.1").await;
+    let mut a = raw::connect(&app, b"http/1.1").await;
+    let mut b = raw::connect(&app, b"http/1.1").await;
     assert!(request(&app, &mut a).await.starts_with("HTTP/1.1 200"));
     assert!(request(&app, &mut b).await.starts_with("HTTP/1.1 200"));
     // A third: the TCP connection lands in the backlog; its handshake waits.
     let tcp = TcpStream::connect(app.addr).await.unwrap();
-    let tls = connector(&app, b"http/1.1");
+    let tls = raw::connector(&app, b"http/1.1");
     let third = tokio::spawn(async move {
         let t = Instant::now();
         let mut s = tls

@@ -8,35 +8,15 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use common::{SDKAPPID, TestApp, spawn_app};
-use rustls::pki_types::ServerName;
 use serde_json::Value;
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 /// An HTTP/2 connection over TLS (ALPN `h2`) trusting only the test server's certificate.
 async fn h2_connect(app: &TestApp) -> h2::client::SendRequest<Bytes> {
-    let pem = common::server_cert_pem(app.dir());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = TcpStream::connect(app.addr).await.unwrap();
-    let stream = TlsConnector::from(Arc::new(tls))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
+    let stream = common::raw::connect(app, b"h2").await;
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let (send, conn) = h2::client::handshake(stream).await.unwrap();
     tokio::spawn(conn);

@@ -13,6 +13,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod raw;
 pub mod receiver;
 
 /// The test app's SDKAppID.
