@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod broken_http;
 pub mod callbacks;
 pub mod config;
 pub mod engine;

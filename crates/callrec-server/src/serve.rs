@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -24,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use crate::broken_http::{HeadStart, enveloped};
 use crate::config::LimitsSection;
 
 /// Longest wait for in-flight requests at shutdown.
@@ -153,10 +154,65 @@ impl Activity {
     }
 }
 
-/// The connection's stream, counting what moves through it into an [`Activity`].
+/// The connection's stream, counting what moves through it into an [`Activity`], and giving
+/// hyper's own answers to unreadable HTTP/1 heads the API's envelope ([`crate::broken_http`]).
 struct Counted<T> {
     inner: T,
     activity: Arc<Activity>,
+    /// How the request being received began.
+    start: HeadStart,
+    /// Whether an answer was written since that request began: the next bytes begin another.
+    answered: bool,
+    /// A replaced answer still to be written, and how much of it is.
+    pending: Vec<u8>,
+    sent: usize,
+}
+
+impl<T> Counted<T> {
+    fn new(inner: T, activity: Arc<Activity>) -> Self {
+        Counted {
+            inner,
+            activity,
+            start: HeadStart::default(),
+            answered: true,
+            pending: Vec::new(),
+            sent: 0,
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> Counted<T> {
+    /// Writes what is left of a replaced answer.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.sent < self.pending.len() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.sent..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.sent += n;
+            self.activity.wrote();
+        }
+        self.pending = Vec::new();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// If `data` is hyper's automatic answer to a request of an API generation, takes it (all of
+    /// it, as written) and queues the enveloped answer instead.
+    fn replace(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Option<usize> {
+        if !data.starts_with(b"HTTP/1.1 4") {
+            return None;
+        }
+        let answer = enveloped(data, self.start.generation()?)?;
+        self.pending = answer;
+        self.sent = 0;
+        self.answered = true;
+        // What cannot be written now is written by the next write, flush or shutdown.
+        if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
+            tracing::debug!(error = %e, "writing an enveloped answer failed");
+        }
+        Some(data.len())
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
@@ -169,6 +225,14 @@ impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.activity.read();
+            let this = &mut *self;
+            if this.answered {
+                this.answered = false;
+                this.start.reset();
+            }
+            if !this.start.is_full() {
+                this.start.push(&buf.filled()[before..]);
+            }
         }
         r
     }
@@ -180,18 +244,25 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        ready!(self.poll_drain(cx))?;
+        if let Some(n) = self.replace(cx, data) {
+            return Poll::Ready(Ok(n));
+        }
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.wrote();
+            self.answered = true;
         }
         r
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 
@@ -200,9 +271,18 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        ready!(self.poll_drain(cx))?;
+        // hyper writes an automatic answer's head as one piece.
+        let mut nonempty = bufs.iter().filter(|b| !b.is_empty());
+        if let (Some(only), None) = (nonempty.next(), nonempty.next())
+            && let Some(n) = self.replace(cx, only)
+        {
+            return Poll::Ready(Ok(n));
+        }
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.wrote();
+            self.answered = true;
         }
         r
     }
@@ -305,10 +385,7 @@ async fn serve_connection(
     let watchdog = watchdog(Arc::clone(&activity), head, idle);
     let result = match tls {
         None => {
-            let io = Counted {
-                inner: tcp,
-                activity: Arc::clone(&activity),
-            };
+            let io = Counted::new(tcp, Arc::clone(&activity));
             let conn = builder.serve_connection(TokioIo::new(io), service);
             let conn = watcher.watch(conn.into_owned());
             tokio::select! {
@@ -330,10 +407,7 @@ async fn serve_connection(
             };
             // The handshake's bytes do not count as the first request's.
             activity.touch();
-            let io = Counted {
-                inner: stream,
-                activity: Arc::clone(&activity),
-            };
+            let io = Counted::new(stream, Arc::clone(&activity));
             let conn = builder.serve_connection(TokioIo::new(io), service);
             let conn = watcher.watch(conn.into_owned());
             tokio::select! {
