@@ -23,7 +23,7 @@ mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -98,8 +98,8 @@ pub struct SqliteStore {
     writer_tx: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
-    /// Idle read-only connections; opened lazily.
-    readers: Arc<Mutex<Vec<Connection>>>,
+    /// The read-only connections.
+    readers: Arc<Readers>,
     read_permits: Arc<Semaphore>,
 }
 
@@ -136,13 +136,22 @@ fn lock_exclusively(path: &Path) -> Result<std::fs::File, StoreError> {
             lock_path.display()
         ))
     };
-    let mut file = std::fs::OpenOptions::new()
+    let (mut file, writable) = match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(&lock_path)
-        .map_err(cannot)?;
+    {
+        Ok(file) => (file, true),
+        // A store on a file system that is read-only for now: `flock` works on a read-only
+        // descriptor, and the store starts unwritable (see `Writer::recover`).
+        Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => (
+            std::fs::File::open(&lock_path).map_err(|_| cannot(e))?,
+            false,
+        ),
+        Err(e) => return Err(cannot(e)),
+    };
     // A store of this process that was just dropped releases the lock when its writer thread
     // has drained its queue: give that a moment before calling the file taken.
     let mut attempts = 0;
@@ -155,10 +164,12 @@ fn lock_exclusively(path: &Path) -> Result<std::fs::File, StoreError> {
             other => break lock_outcome(other, &mut file, path, &lock_path)?,
         }
     }
-    file.set_len(0)
-        .and_then(|()| file.rewind())
-        .and_then(|()| writeln!(file, "{}", std::process::id()))
-        .map_err(cannot)?;
+    if writable {
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .map_err(cannot)?;
+    }
     Ok(file)
 }
 
@@ -199,6 +210,13 @@ fn lock_outcome(
 
 fn open_writer_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(map_err)?;
+    // SQLite quietly opens a file it cannot write read-only; a writer must be able to write.
+    if conn.is_readonly(rusqlite::MAIN_DB).map_err(map_err)? {
+        return Err(StoreError::Unavailable(format!(
+            "{} cannot be written (read-only file or file system)",
+            path.display()
+        )));
+    }
     conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
@@ -237,6 +255,71 @@ fn open_reader_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// The writer's connection, the schema migrated, the timeouts applied and leases of an earlier
+/// process released: everything before the first write.
+pub(crate) fn open_for_writing(path: &Path, timeouts: Timeouts) -> Result<Connection, StoreError> {
+    let mut conn = open_writer_connection(path)?;
+    schema::migrate(&mut conn)?;
+    writer::apply_timeouts(&mut conn, timeouts)?;
+    // One process per file (the lock): a lease left by an earlier process is void.
+    outbox::release_all(&conn)?;
+    Ok(conn)
+}
+
+/// The pool of read-only connections, opened lazily.
+pub(crate) struct Readers {
+    path: PathBuf,
+    /// Idle connections, each with the epoch it was opened in.
+    idle: Mutex<Vec<(u64, Connection)>>,
+    /// Changed by [`Readers::retire`].
+    epoch: AtomicU64,
+}
+
+impl Readers {
+    fn new(path: &Path) -> Readers {
+        Readers {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs `f` on an idle connection (or a new one) and keeps the connection for the next read
+    /// unless its query failed for a connection-level reason (a fresh one is cheap to open) or
+    /// the pool was retired meanwhile.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = lock(&self.idle).pop();
+        let (epoch, mut conn) = match pooled {
+            Some(pooled) => pooled,
+            None => (
+                self.epoch.load(Ordering::Acquire),
+                open_reader_connection(&self.path)?,
+            ),
+        };
+        let result = f(&mut conn);
+        if !matches!(
+            result,
+            Err(StoreError::Unavailable(_) | StoreError::Corrupt(_))
+        ) && epoch == self.epoch.load(Ordering::Acquire)
+        {
+            lock(&self.idle).push((epoch, conn));
+        }
+        result
+    }
+
+    /// Closes every connection (idle ones now, busy ones when they finish): used before the
+    /// writer reopens a file that was not writable. A connection opened while the file system
+    /// was read-only holds SQLite's shared-memory WAL index read-only, and SQLite shares that
+    /// index among all connections of a process, so it would keep a new writer from writing.
+    pub(crate) fn retire(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        lock(&self.idle).clear();
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, creating its parent directories and
     /// migrating the schema, and starts the writer thread. `timeouts` decide when calls fall due
@@ -260,16 +343,34 @@ impl SqliteStore {
                 StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
+        let existed = path.exists();
         let lock = lock_exclusively(path)?;
-        let mut conn = open_writer_connection(path)?;
-        schema::migrate(&mut conn)?;
-        writer::apply_timeouts(&mut conn, timeouts)?;
-        // One process per file (the lock above): a lease left by an earlier process is void.
-        outbox::release_all(&conn)?;
+        let (conn, fault) = match open_for_writing(path, timeouts) {
+            Ok(conn) => (Some(conn), None),
+            // An existing store that cannot be written right now (read-only or full file
+            // system, I/O errors): serve anyway — reads where they work, 101001 for writes,
+            // `ping` failing — and let the writer open it when it can.
+            Err(StoreError::Unavailable(why)) if existed => {
+                tracing::error!(
+                    path = %path.display(),
+                    error = %why,
+                    "the sqlite store cannot be written; writes fail until it can"
+                );
+                (None, Some(why))
+            }
+            Err(e) => return Err(e),
+        };
 
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let counters = Arc::new(Counters::default());
+        let readers = Arc::new(Readers::new(path));
+        if fault.is_some() {
+            counters.health.failed();
+        }
         let writer = Writer {
+            path: path.to_owned(),
+            fault: fault.map(writer::Fault::new),
+            readers: Arc::clone(&readers),
             conn,
             timeouts,
             rx,
@@ -288,7 +389,7 @@ impl SqliteStore {
             writer_tx: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
             counters,
-            readers: Arc::new(Mutex::new(Vec::new())),
+            readers,
             read_permits: Arc::new(Semaphore::new(READERS)),
         })
     }
@@ -344,27 +445,25 @@ impl SqliteStore {
                     conn.execute_batch(&format!("PRAGMA synchronous = {level}"))
                         .map_err(map_err)
                 };
-                let result = (if durable {
-                    Ok(())
-                } else {
-                    relax(&w.conn, "NORMAL")
-                })
-                .and_then(|()| {
-                    w.conn
-                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                        .map_err(map_err)
-                })
-                .and_then(|tx| {
-                    let out = f(&tx)?;
-                    tx.commit().map_err(map_err)?;
-                    Ok(out)
+                let result = w.conn().and_then(|conn| {
+                    let result = (if durable {
+                        Ok(())
+                    } else {
+                        relax(conn, "NORMAL")
+                    })
+                    .and_then(|()| {
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                            .map_err(map_err)
+                    })
+                    .and_then(|tx| {
+                        let out = f(&tx)?;
+                        tx.commit().map_err(map_err)?;
+                        Ok(out)
+                    });
+                    let restored = if durable { Ok(()) } else { relax(conn, "FULL") };
+                    result.and_then(|out| restored.map(|()| out))
                 });
-                let restored = if durable {
-                    Ok(())
-                } else {
-                    relax(&w.conn, "FULL")
-                };
-                let result = result.and_then(|out| restored.map(|()| out));
+                w.note(&result);
                 if let Some(app) = configs_of {
                     w.config_changed(app);
                 }
@@ -381,19 +480,7 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pooled = lock(&self.readers).pop();
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => open_reader_connection(&self.path)?,
-        };
-        let result = f(&mut conn);
-        if !matches!(
-            result,
-            Err(StoreError::Unavailable(_) | StoreError::Corrupt(_))
-        ) {
-            lock(&self.readers).push(conn);
-        }
-        result
+        self.readers.with(f)
     }
 
     /// Runs `f` on a pooled read-only connection on the blocking thread pool.
@@ -407,24 +494,9 @@ impl SqliteStore {
             .await
             .map_err(|_| closed())?;
         let readers = Arc::clone(&self.readers);
-        let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let pooled = lock(&readers).pop();
-            let mut conn = match pooled {
-                Some(c) => c,
-                None => open_reader_connection(&path)?,
-            };
-            let result = f(&mut conn);
-            // A connection whose query failed for a connection-level reason is not worth
-            // keeping; a fresh one is cheap to open.
-            if !matches!(
-                result,
-                Err(StoreError::Unavailable(_) | StoreError::Corrupt(_))
-            ) {
-                lock(&readers).push(conn);
-            }
-            result
+            readers.with(f)
         })
         .await
         .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
@@ -911,6 +983,20 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         if lock(&self.writer_tx).is_none() {
             return Err(closed());
+        }
+        // Writable: the writer's last outcome if it is a recent success, else a small durable
+        // write now (an idle store, or one whose last write failed).
+        if !self.counters.health.recently_ok() {
+            self.write_tx(None, true, |conn| {
+                conn.execute(
+                    "INSERT INTO settings (key, value) VALUES ('probe', 1) \
+                     ON CONFLICT (key) DO UPDATE SET value = value + 1",
+                    [],
+                )
+                .map(drop)
+                .map_err(map_err)
+            })
+            .await?;
         }
         self.read(|conn| {
             conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))

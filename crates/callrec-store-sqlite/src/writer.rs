@@ -12,8 +12,10 @@
 //! never hold the write lock for long.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use callrec_domain::stored::{CallRow, RecordColumns, StoredCode as _, event_body};
 use callrec_domain::{
@@ -56,11 +58,100 @@ pub(crate) struct Counters {
     pub(crate) transactions: AtomicU64,
     pub(crate) ingest_jobs: AtomicU64,
     pub(crate) events: AtomicU64,
+    pub(crate) health: Health,
+}
+
+/// How long a successful write vouches for the store being writable (`ping`).
+const FRESH: Duration = Duration::from_secs(5);
+
+/// How often a writer whose file could not be written tries to open it again.
+const REOPEN_EVERY: Duration = Duration::from_millis(250);
+
+/// The writer's last outcomes, in milliseconds since `epoch` plus one (0: never).
+#[derive(Debug)]
+pub(crate) struct Health {
+    epoch: Instant,
+    last_ok: AtomicU64,
+    last_err: AtomicU64,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            epoch: Instant::now(),
+            last_ok: AtomicU64::new(0),
+            last_err: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Health {
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX) + 1
+    }
+
+    pub(crate) fn succeeded(&self) {
+        self.last_ok.store(self.now(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn failed(&self) {
+        self.last_err.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// Whether the last write succeeded, less than [`FRESH`] ago.
+    pub(crate) fn recently_ok(&self) -> bool {
+        let ok = self.last_ok.load(Ordering::Relaxed);
+        ok > self.last_err.load(Ordering::Relaxed)
+            && self.now() - ok < u64::try_from(FRESH.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Why the writer's file could not be written, and when it last tried to open it.
+pub(crate) struct Fault {
+    why: String,
+    tried: Instant,
+    /// Whether the file was ever opened for writing by this process (if not, opening it again
+    /// also migrates it and releases earlier processes' leases).
+    prepared: bool,
+}
+
+impl Fault {
+    /// A fault at open: never prepared.
+    pub(crate) fn new(why: String) -> Fault {
+        Fault {
+            why,
+            tried: Instant::now(),
+            prepared: false,
+        }
+    }
+}
+
+/// `conn`, or why there is none (split from [`Writer`] so a transaction can borrow the
+/// connection while the writer's other fields are used).
+fn usable<'a>(
+    conn: &'a mut Option<Connection>,
+    fault: Option<&Fault>,
+) -> Result<&'a mut Connection, StoreError> {
+    match (conn, fault) {
+        (Some(conn), _) => Ok(conn),
+        (None, fault) => Err(StoreError::Unavailable(format!(
+            "the store cannot be written: {}",
+            fault.map_or("not open", |f| f.why.as_str())
+        ))),
+    }
 }
 
 /// The writer thread's state.
 pub(crate) struct Writer {
-    pub(crate) conn: Connection,
+    /// The database file.
+    pub(crate) path: PathBuf,
+    /// The read-write connection; `None` while it could not be opened.
+    pub(crate) conn: Option<Connection>,
+    /// Set when a write failed for want of a writable file (read-only, full, I/O errors), or
+    /// the file could not be opened: the next jobs reopen it first (see [`Writer::recover`]).
+    pub(crate) fault: Option<Fault>,
+    /// The store's readers, retired before a reopen (see [`crate::Readers::retire`]).
+    pub(crate) readers: Arc<crate::Readers>,
     pub(crate) timeouts: Timeouts,
     pub(crate) rx: mpsc::Receiver<Job>,
     pub(crate) counters: Arc<Counters>,
@@ -87,6 +178,7 @@ impl Writer {
                     None => break,
                 },
             };
+            self.recover();
             match job {
                 Job::PurgeChunk {
                     cutoff_ms,
@@ -94,6 +186,7 @@ impl Writer {
                     reply,
                 } => {
                     let result = self.purge_chunk(cutoff_ms, limit);
+                    self.note(&result);
                     // The requester may have given up; the work is done either way.
                     let _ = reply.send(result);
                 }
@@ -121,9 +214,74 @@ impl Writer {
         tracing::debug!("sqlite writer stopped");
     }
 
+    /// The read-write connection, or why there is none.
+    pub(crate) fn conn(&mut self) -> Result<&mut Connection, StoreError> {
+        usable(&mut self.conn, self.fault.as_ref())
+    }
+
+    /// Records a write's outcome; an `Unavailable` failure (read-only or full file system, I/O
+    /// errors, a lock) makes the next job open the file afresh first.
+    pub(crate) fn note<T>(&mut self, result: &Result<T, StoreError>) {
+        match result {
+            Ok(_) => self.counters.health.succeeded(),
+            Err(e) => {
+                self.counters.health.failed();
+                if let StoreError::Unavailable(why) = e {
+                    let prepared = self.fault.as_ref().is_none_or(|f| f.prepared);
+                    if self.fault.is_none() {
+                        tracing::warn!(error = %why, "sqlite write failed; reopening the store before the next write");
+                    }
+                    self.fault = Some(Fault {
+                        why: why.clone(),
+                        tried: Instant::now()
+                            .checked_sub(REOPEN_EVERY)
+                            .unwrap_or_else(Instant::now),
+                        prepared,
+                    });
+                }
+            }
+        }
+    }
+
+    /// With a fault, opens the file again (at most every [`REOPEN_EVERY`]): a file system that
+    /// was read-only or full and is writable again is used again without a restart. Until then
+    /// the old connection (if any) stays, so a job gets the real error.
+    fn recover(&mut self) {
+        let Some(fault) = &self.fault else {
+            return;
+        };
+        if fault.tried.elapsed() < REOPEN_EVERY {
+            return;
+        }
+        let prepared = fault.prepared;
+        self.readers.retire();
+        let opened = if prepared {
+            crate::open_writer_connection(&self.path)
+        } else {
+            crate::open_for_writing(&self.path, self.timeouts)
+        };
+        match opened {
+            Ok(conn) => {
+                self.conn = Some(conn);
+                self.fault = None;
+                tracing::info!(path = %self.path.display(), "sqlite store open for writing again");
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "sqlite store still not writable");
+                self.fault = Some(Fault {
+                    why: e.to_string(),
+                    tried: Instant::now(),
+                    prepared,
+                });
+            }
+        }
+    }
+
     fn commit_batch(&mut self, batch: Vec<(Vec<IngestItem>, Reply<Vec<IngestOutcome>>)>) {
         let (jobs, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match self.ingest_all(&jobs) {
+        let result = self.ingest_all(&jobs);
+        self.note(&result);
+        match result {
             Ok(outcomes) => {
                 self.counters.transactions.fetch_add(1, Ordering::Relaxed);
                 self.counters
@@ -149,8 +307,7 @@ impl Writer {
         &mut self,
         jobs: &[Vec<IngestItem>],
     ) -> Result<Vec<Vec<IngestOutcome>>, StoreError> {
-        let tx = self
-            .conn
+        let tx = usable(&mut self.conn, self.fault.as_ref())?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_err)?;
         // Only calls that gained an event can have changed; duplicates never change a record.
@@ -233,8 +390,7 @@ impl Writer {
         cutoff_ms: i64,
         limit: usize,
     ) -> Result<(PurgeStats, usize), StoreError> {
-        let tx = self
-            .conn
+        let tx = usable(&mut self.conn, self.fault.as_ref())?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_err)?;
         let victims: Vec<(i64, String, Derived)> = {
