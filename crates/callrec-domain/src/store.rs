@@ -268,7 +268,9 @@ pub trait Store: Send + Sync + 'static {
     /// How many callbacks are pending, and since when.
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
 
-    /// Succeeds when the store can serve requests.
+    /// Succeeds when the store can serve requests **and take writes** right now: a store that
+    /// can only be read (a read-only or full disk, a database down or in recovery) fails. May
+    /// perform a small durable write (or vouch by a recent successful one).
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Finishes pending writes and refuses new ones; called once on shutdown.

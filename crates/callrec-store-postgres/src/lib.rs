@@ -832,7 +832,13 @@ impl Store for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.ensure_open()?;
         let client = self.client().await?;
-        client.query_one("SELECT 1", &[]).await.map_err(map_err)?;
+        // A write, not just a read: `txid_current()` makes this a transaction with an id, whose
+        // commit is written to (and, with `synchronous_commit = on`, flushed in) the WAL — so
+        // it fails on a standby, a read-only database, or a server that cannot write its WAL.
+        client
+            .query_one("SELECT txid_current()", &[])
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
