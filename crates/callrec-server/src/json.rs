@@ -54,6 +54,89 @@ impl From<FieldError> for Failure {
     }
 }
 
+/// Most JSON values (array elements, object members, and the body itself) one request body may
+/// hold. A parsed value costs about 100 bytes of memory whatever its text's size (`0,` is two
+/// bytes), so without this bound an 8 MiB body could take over 200 MB to parse; real requests
+/// hold at most a few tens of thousands (a report of 1 000 events: about 12 000).
+pub const MAX_VALUES: usize = 100_000;
+
+/// Memory a parsed body may take per value, for the body budget (see [`parse_cost`]).
+const BYTES_PER_VALUE: usize = 128;
+
+/// Most nesting the scan follows; the parser itself stops at 128 levels.
+const MAX_SCAN_DEPTH: usize = 1024;
+
+/// How many JSON values `body` holds (counted from its text without parsing it, an upper
+/// bound for text that is not valid JSON), or a failure past [`MAX_VALUES`].
+pub fn count_values(body: &[u8]) -> Result<usize, Failure> {
+    // Per open container: whether it is an array, and whether a value has begun in it.
+    let mut stack: Vec<(bool, bool)> = Vec::new();
+    let mut values = 1usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' => continue,
+            b',' => {
+                if stack.last().is_some_and(|&(array, _)| array) {
+                    values += 1;
+                }
+                continue;
+            }
+            b':' => {
+                values += 1;
+                continue;
+            }
+            b']' | b'}' => {
+                stack.pop();
+                continue;
+            }
+            _ => {}
+        }
+        // The first byte of a value (or a key): an array's first element counts here.
+        if let Some((true, begun @ false)) = stack.last_mut() {
+            *begun = true;
+            values += 1;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                if stack.len() == MAX_SCAN_DEPTH {
+                    return Err(Failure::bad_body("request body is nested too deeply"));
+                }
+                stack.push((b == b'[', false));
+            }
+            _ => {}
+        }
+        if values > MAX_VALUES {
+            return Err(Failure::bad_body(format!(
+                "request body holds more than {MAX_VALUES} JSON values"
+            )));
+        }
+    }
+    if values > MAX_VALUES {
+        return Err(Failure::bad_body(format!(
+            "request body holds more than {MAX_VALUES} JSON values"
+        )));
+    }
+    Ok(values)
+}
+
+/// What parsing `body` may take in memory, in bytes, at most: its values and a copy of its
+/// text (strings and keys); a failure if it holds too many values.
+pub fn parse_cost(body: &[u8]) -> Result<usize, Failure> {
+    Ok(count_values(body)? * BYTES_PER_VALUE + body.len())
+}
+
 /// Parses a request body that must be a JSON object (else 70009).
 pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Failure> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -165,6 +248,45 @@ pub fn call_id<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, F
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn values_are_counted_from_the_text() {
+        for (text, want) in [
+            (&b"{}"[..], 1),
+            (b"[]", 1),
+            (b"[1]", 2),
+            (b"[1,2,3]", 4),
+            (br#"{"a":1,"b":[1,2],"c":{"d":"x,y:[z"}}"#, 7),
+            (br#"{"a":"\"],:"}"#, 2),
+            (b" [ [ ], [ 0 ] ] ", 4),
+        ] {
+            assert_eq!(
+                count_values(text).unwrap(),
+                want,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    #[test]
+    fn too_many_values_or_too_deep_nesting_is_a_bad_body() {
+        let mut many = String::from("[");
+        many.push_str(&"0,".repeat(MAX_VALUES));
+        many.push('0');
+        many.push(']');
+        let err = count_values(many.as_bytes()).unwrap_err();
+        assert_eq!(err.kind, crate::failure::FailureKind::BadBody);
+        let deep = "[".repeat(MAX_SCAN_DEPTH + 1);
+        let err = count_values(deep.as_bytes()).unwrap_err();
+        assert_eq!(err.kind, crate::failure::FailureKind::BadBody);
+        // Right at the bound: accepted.
+        let mut ok = String::from("[");
+        ok.push_str(&"0,".repeat(MAX_VALUES - 2));
+        ok.push_str("0]");
+        assert_eq!(count_values(ok.as_bytes()).unwrap(), MAX_VALUES);
+    }
+
     use super::*;
     use crate::failure::FailureKind;
 

@@ -115,6 +115,19 @@ pub async fn handle(state: AppState, wire: Arc<dyn Wire>, req: Request<Body>) ->
     resp
 }
 
+/// Reserves `bytes` of the global body budget (all of it at most), waiting for room.
+async fn reserve(
+    state: &AppState,
+    bytes: usize,
+) -> Result<tokio::sync::SemaphorePermit<'_>, Failure> {
+    let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    state
+        .body_budget
+        .acquire_many(kib.min(crate::state::BODY_BUDGET_KIB))
+        .await
+        .map_err(|_| Failure::new(FailureKind::Internal, "the server is shutting down"))
+}
+
 /// The `Content-Length` the client declared, if any.
 fn declared_length(parts: &http::request::Parts) -> Option<u64> {
     parts
@@ -220,16 +233,12 @@ async fn process(
     if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
         return Err(too_large());
     }
-    // Room in the global body budget for this body (its declared size, or the limit when the
-    // client declared none), held until the body is parsed: many large bodies at once wait for
-    // each other instead of growing memory without bound.
+    // Room in the global body budget, held until the body is parsed: many large bodies at once
+    // wait for each other instead of growing memory without bound. First for reading it (its
+    // declared size, or the limit when the client declared none, twice: the pieces as they
+    // arrive and their joined copy), then for what parsing it may take (`json::parse_cost`).
     let want = declared.map_or(limit, |n| usize::try_from(n).unwrap_or(limit));
-    let kib = u32::try_from(want.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
-    let _reserved = state
-        .body_budget
-        .acquire_many(kib.min(crate::state::BODY_BUDGET_KIB))
-        .await
-        .map_err(|_| Failure::new(FailureKind::Internal, "the server is shutting down"))?;
+    let _reading = reserve(state, want.saturating_mul(2)).await?;
     let Some(unread) = body.take() else {
         return Err(Failure::bad_body("request body could not be read"));
     };
@@ -246,6 +255,7 @@ async fn process(
             }
         })?
         .to_bytes();
+    let _parsing = reserve(state, crate::json::parse_cost(&bytes)?).await?;
     let obj = crate::json::parse_object(&bytes)?;
     // 9. Fields, then the operation.
     let request = wire.parse(endpoint, &obj)?;

@@ -27,14 +27,16 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Wakes the callback worker (after events are stored or callbacks redelivered).
     pub deliveries_wake: Arc<tokio::sync::Notify>,
-    /// Request-body bytes all requests together may buffer, in KiB permits
-    /// ([`BODY_BUDGET_KIB`]); a request reserves its body's size before reading it.
+    /// Memory all request bodies together may take while read and parsed, in KiB permits
+    /// ([`BODY_BUDGET_KIB`]); a request reserves room before reading its body and again before
+    /// parsing it (see `pipeline`).
     pub body_budget: Arc<tokio::sync::Semaphore>,
 }
 
-/// The global cap on buffered request bodies: 256 MiB, in KiB (32 full-size reports at once;
-/// more wait for room, within their deadline).
-pub const BODY_BUDGET_KIB: u32 = 256 * 1024;
+/// The global cap on the memory of request bodies being read and parsed: 128 MiB, in KiB
+/// (8 full-size 8 MiB reports at once, or over 600 typical 100-event reports; more wait for
+/// room, within their deadline).
+pub const BODY_BUDGET_KIB: u32 = 128 * 1024;
 
 impl AppState {
     /// Builds the state around a store; limiters come from the config.
