@@ -235,7 +235,10 @@ pub async fn filter_records(
 /// end as given, result, type, page size, the extension fields, the order) and the position. Any node of the app verifies it; a
 /// cursor edited, made for another app or another filter is refused (an invalid field), never
 /// answered with a wrong page.
-mod cursor {
+///
+/// Public (hidden) only for the fuzz targets (`fuzz/`), which call the keyed halves directly.
+#[doc(hidden)]
+pub mod cursor {
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use callrec_domain::{Record, RecordKey};
@@ -248,25 +251,29 @@ mod cursor {
     use crate::failure::Failure;
     use crate::state::AppState;
 
+    /// The secret key of the caller's app (empty if the app is unknown).
+    fn app_key(state: &AppState, caller: &Caller) -> Vec<u8> {
+        state
+            .config
+            .app(caller.sdkappid)
+            .map(|a| a.secret_key.expose_secret().as_bytes().to_vec())
+            .unwrap_or_default()
+    }
+
     fn mac(
-        state: &AppState,
-        caller: &Caller,
+        key: &[u8],
+        sdkappid: u64,
         p: &FilterParams,
         start_secs: i64,
         call_id: &str,
     ) -> [u8; 16] {
-        let key = state
-            .config
-            .app(caller.sdkappid)
-            .map(|a| a.secret_key.expose_secret().as_bytes().to_vec())
-            .unwrap_or_default();
         // HMAC takes keys of any length.
-        let mut m = Hmac::<Sha256>::new_from_slice(&key).unwrap_or_else(|_| unreachable!());
+        let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
         // The extension fields and the order by their (stable) debug form: a cursor made for
         // another user, room, duration, list or order is refused.
         let filter = format!(
             "records-cursor/2|{}|{:?}|{:?}|{:?}|{:?}|{}|{:?}|{:?}|{start_secs}|",
-            caller.sdkappid,
+            sdkappid,
             p.start_secs,
             p.end_secs,
             p.result,
@@ -290,12 +297,12 @@ mod cursor {
         p: &FilterParams,
         last: &Record,
     ) -> String {
-        let start = last.start_secs();
-        let tag = mac(state, caller, p, start, &last.call_id);
-        format!(
-            "{}.{}",
-            B64.encode(format!("{start}.{}", last.call_id)),
-            B64.encode(tag)
+        encode_with_key(
+            &app_key(state, caller),
+            caller.sdkappid,
+            p,
+            last.start_secs(),
+            &last.call_id,
         )
     }
 
@@ -306,6 +313,32 @@ mod cursor {
         p: &FilterParams,
         text: &str,
     ) -> Result<RecordKey, Failure> {
+        decode_with_key(&app_key(state, caller), caller.sdkappid, p, text)
+    }
+
+    /// [`encode`] under the app's secret key bytes `key`.
+    pub fn encode_with_key(
+        key: &[u8],
+        sdkappid: u64,
+        p: &FilterParams,
+        start_secs: i64,
+        call_id: &str,
+    ) -> String {
+        let tag = mac(key, sdkappid, p, start_secs, call_id);
+        format!(
+            "{}.{}",
+            B64.encode(format!("{start_secs}.{call_id}")),
+            B64.encode(tag)
+        )
+    }
+
+    /// [`decode`] under the app's secret key bytes `key`.
+    pub fn decode_with_key(
+        key: &[u8],
+        sdkappid: u64,
+        p: &FilterParams,
+        text: &str,
+    ) -> Result<RecordKey, Failure> {
         let refused = || Failure::invalid("cursor is not one this server gave for this filter");
         let (payload, tag) = text.split_once('.').ok_or_else(refused)?;
         let payload = B64.decode(payload).map_err(|_| refused())?;
@@ -313,7 +346,7 @@ mod cursor {
         let payload = String::from_utf8(payload).map_err(|_| refused())?;
         let (start, call_id) = payload.split_once('.').ok_or_else(refused)?;
         let start: i64 = start.parse().map_err(|_| refused())?;
-        let expected = mac(state, caller, p, start, call_id);
+        let expected = mac(key, sdkappid, p, start, call_id);
         // Compared in constant time.
         if !bool::from(subtle::ConstantTimeEq::ct_eq(
             tag.as_slice(),

@@ -88,7 +88,9 @@ fn cursor_of(seq: i64) -> String {
     format!("d{seq}")
 }
 
-fn parse_cursor(text: &str) -> Result<i64, Failure> {
+/// The position a deliveries cursor stands for (public, hidden, for the fuzz targets).
+#[doc(hidden)]
+pub fn parse_cursor(text: &str) -> Result<i64, Failure> {
     text.strip_prefix('d')
         .and_then(|n| n.parse::<i64>().ok())
         .filter(|n| *n > 0)
