@@ -145,10 +145,51 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Failure> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Failure::bad_body("request body is not a JSON object")),
+        Err(e) if is_huge_integer(body, &e) => Err(Failure::invalid(format!(
+            "an integer in the request body is out of range (line {}, column {})",
+            e.line(),
+            e.column()
+        ))),
         Err(e) => Err(Failure::bad_body(format!(
             "request body is not valid JSON: {e}"
         ))),
     }
+}
+
+/// Whether `e` is the parser giving up on an integer literal too large even for a float (over
+/// about 309 digits): out of range like any integer past 64 bits (70001), not malformed JSON.
+fn is_huge_integer(body: &[u8], e: &serde_json::Error) -> bool {
+    if !e.to_string().starts_with("number out of range") {
+        return false;
+    }
+    // The error's position (1-based line and column) is at or just past the literal's end.
+    let Some(line_start) = (1..e.line()).try_fold(0usize, |at, _| {
+        body[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| at + i + 1)
+    }) else {
+        return false;
+    };
+    let end = (line_start + e.column()).min(body.len());
+    let before = &body[line_start..end];
+    let literal_len = before
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit() || **b == b'-')
+        .count();
+    let start = end - literal_len;
+    // The literal continues as digits only up to a delimiter: no fraction, no exponent.
+    let rest = body[end..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    literal_len > 0
+        && !matches!(body.get(end + rest), Some(b'.' | b'e' | b'E'))
+        && !matches!(
+            start.checked_sub(1).and_then(|i| body.get(i)),
+            Some(b'.' | b'e' | b'E' | b'+')
+        )
 }
 
 fn present<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
@@ -266,6 +307,40 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(text)
             );
+        }
+    }
+
+    #[test]
+    fn integers_too_large_for_a_float_are_out_of_range_not_malformed() {
+        let nines = "9".repeat(400);
+        for (text, kind) in [
+            (
+                format!(r#"{{"a":{nines}}}"#),
+                crate::failure::FailureKind::InvalidField,
+            ),
+            (
+                format!("{{\n\"a\":\n-{nines} }}"),
+                crate::failure::FailureKind::InvalidField,
+            ),
+            (
+                format!(r#"{{"a":[1,{nines}]}}"#),
+                crate::failure::FailureKind::InvalidField,
+            ),
+            (
+                r#"{"a":1e400}"#.to_owned(),
+                crate::failure::FailureKind::BadBody,
+            ),
+            (
+                format!(r#"{{"a":{nines}.5}}"#),
+                crate::failure::FailureKind::BadBody,
+            ),
+            (
+                format!(r#"{{"a":{nines}e1}}"#),
+                crate::failure::FailureKind::BadBody,
+            ),
+        ] {
+            let err = parse_object(text.as_bytes()).unwrap_err();
+            assert_eq!(err.kind, kind, "{text}: {err:?}");
         }
     }
 

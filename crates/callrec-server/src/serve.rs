@@ -97,6 +97,12 @@ struct Activity {
     last_write_ms: AtomicU64,
     /// The first read after the last write: when the request now being received began.
     head_start_ms: AtomicU64,
+    /// The first read that returned bytes.
+    first_read_ms: AtomicU64,
+    /// Requests whose head was complete (handed to the service).
+    requests: AtomicU64,
+    /// The last of those.
+    last_request_ms: AtomicU64,
     epoch: Instant,
 }
 
@@ -107,6 +113,9 @@ impl Activity {
             last_ms: AtomicU64::new(0),
             last_write_ms: AtomicU64::new(0),
             head_start_ms: AtomicU64::new(0),
+            first_read_ms: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            last_request_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -123,7 +132,11 @@ impl Activity {
 
     fn read(&self) {
         let now = self.now_ms();
-        if self.reads.fetch_add(1, Ordering::Relaxed) == 0
+        let first = self.reads.fetch_add(1, Ordering::Relaxed) == 0;
+        if first {
+            self.first_read_ms.store(now, Ordering::Relaxed);
+        }
+        if first
             || self.head_start_ms.load(Ordering::Relaxed)
                 <= self.last_write_ms.load(Ordering::Relaxed)
         {
@@ -143,6 +156,20 @@ impl Activity {
         let start = self.head_start_ms.load(Ordering::Relaxed);
         (start != 0 && start > self.last_write_ms.load(Ordering::Relaxed))
             .then(|| self.epoch + Duration::from_millis(start - 1))
+    }
+
+    /// A request's head is complete.
+    fn request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.last_request_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// How long ago `at` (a stored stamp; 0: never, counted from the connection's start) was.
+    fn since(&self, at: &AtomicU64) -> Duration {
+        let at = at.load(Ordering::Relaxed).saturating_sub(1);
+        self.epoch
+            .elapsed()
+            .saturating_sub(Duration::from_millis(at))
     }
 
     /// How long no byte has moved.
@@ -200,7 +227,10 @@ impl<T: AsyncWrite + Unpin> Counted<T> {
     /// If `data` is hyper's automatic answer to a request of an API generation, takes it (all of
     /// it, as written) and queues the enveloped answer instead.
     fn replace(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Option<usize> {
-        if !data.starts_with(b"HTTP/1.1 4") {
+        // After an answer with no read since, hyper is parsing a request pipelined behind the
+        // answered one, in bytes read with it: where that request began is not known here, so
+        // hyper's answer stays as it is.
+        if self.answered || !data.starts_with(b"HTTP/1.1 4") {
             return None;
         }
         let answer = enveloped(data, self.start.generation()?)?;
@@ -358,16 +388,18 @@ async fn serve_connection(
     _slot: OwnedSemaphorePermit,
 ) {
     let ip = peer.ip();
+    let activity = Arc::new(Activity::new());
+    let seen = Arc::clone(&activity);
     let service = TowerToHyperService::new(tower::util::MapRequest::new(
         app,
         move |mut req: hyper::Request<hyper::body::Incoming>| {
+            seen.request();
             req.extensions_mut().insert(crate::pipeline::ClientAddr(ip));
             req
         },
     ));
     let head = Duration::from_millis(limits.header_read_timeout_ms);
     let idle = Duration::from_secs(limits.idle_timeout_secs);
-    let activity = Arc::new(Activity::new());
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -424,17 +456,34 @@ async fn serve_connection(
     }
 }
 
-/// Resolves when the connection should be dropped: no byte at all within `head` of its start
-/// (a client that connects and says nothing), or no byte either way for `idle`.
+/// Resolves when the connection should be dropped:
+/// - no byte at all within `head` of its start (a client that connects and says nothing);
+/// - no complete request head within `head` of its first byte (HTTP/2 frames trickled so that
+///   bytes keep moving but no request ever begins; HTTP/1 heads are timed by hyper as well);
+/// - no byte either way for `idle`;
+/// - no request begun and nothing written for `idle` (bytes trickled in forever on a
+///   connection that asks for nothing; a long answer, such as an export, keeps writing).
 async fn watchdog(activity: Arc<Activity>, head: Duration, idle: Duration) {
     let tick = (head.min(idle) / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     loop {
         tokio::time::sleep(tick).await;
         let silent = activity.silent_for();
+        let requests = activity.requests.load(Ordering::Relaxed);
         if activity.reads.load(Ordering::Relaxed) == 0 && silent >= head {
             return;
         }
+        if requests == 0
+            && activity.reads.load(Ordering::Relaxed) > 0
+            && activity.since(&activity.first_read_ms) >= head
+        {
+            return;
+        }
         if silent >= idle {
+            return;
+        }
+        if activity.since(&activity.last_request_ms) >= idle
+            && activity.since(&activity.last_write_ms) >= idle
+        {
             return;
         }
     }

@@ -3945,11 +3945,9 @@ fn http1_cases(ctx: &Ctx) -> Vec<Case> {
                 h1("POST", &v4_end, "Bad Name: x\r\n", end_ongoing().as_bytes()),
             ]
             .concat()),
-            Expect::Then(vec![
-                Expect::V1(0),
-                Expect::Auto(400, Some(Gen::V4)),
-                CLOSED,
-            ]),
+            // Pipelined in the same bytes as the answered request: where it began is not known
+            // to the stream, so hyper's empty answer stays (documented).
+            Expect::Then(vec![Expect::V1(0), Expect::Auto(400, None), CLOSED]),
         ),
         case(
             c,
@@ -4906,7 +4904,10 @@ fn idle_cases(ctx: &Ctx) -> Vec<Case> {
                 until: Until::End,
                 wait: Duration::from_secs(8),
             },
-            idle,
+            // No request head within the header time-out of the first byte: dropped then.
+            Expect::Closed {
+                min: Duration::from_millis(900),
+            },
         ),
         case(
             c,
