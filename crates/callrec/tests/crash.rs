@@ -651,7 +651,8 @@ async fn reporter(task: usize, load: Load, stop: Arc<AtomicBool>) {
                 break;
             }
         }
-        // Sometimes an event acknowledged before, sent again: a duplicate.
+        // Sometimes events of finished calls sent again (acknowledged before, or earlier in this
+        // batch): duplicates.
         let mut again = Vec::new();
         if !done.is_empty() && rng.random_bool(0.2) {
             for _ in 0..rng.random_range(1..=3) {
@@ -699,11 +700,13 @@ async fn reporter(task: usize, load: Load, stop: Arc<AtomicBool>) {
                     break;
                 }
                 Answer::Error(code, v) if code != 101001 => {
+                    // Nothing of it acknowledged: this reporter stops (its calls' later events
+                    // would come after a gap).
                     violations
                         .lock()
                         .unwrap()
                         .push(format!("a valid batch answered {code}: {v}"));
-                    break;
+                    return;
                 }
                 _ => {
                     ledger.lock().unwrap().batches_failed += 1;
