@@ -4893,7 +4893,7 @@ fn idle_cases(ctx: &Ctx) -> Vec<Case> {
                 until: Until::End,
                 wait: Duration::from_secs(8),
             },
-            Expect::Then(vec![Expect::V1(0), idle.clone()]),
+            Expect::Then(vec![Expect::V1(0), idle]),
         ),
         case(
             c,
