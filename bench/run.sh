@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # callrec benchmark suite: one command, see BENCHMARKS.md.
 #
-#   bench/run.sh [p1|p2|p3|p4|p6|p7|p8|all]  (default: all)
+#   bench/run.sh [p1|p2|p3|p4|p6|p7|p8|soak|all]  (default: all; soak is not part of all)
 #
 # Knobs (environment):
 #   DURATION=30          seconds per measured run (P1 each side, P2, each P3 mix)
@@ -14,6 +14,8 @@
 #   REUSE_DATA=1         reuse bench/work/main if it holds RECORDS calls loaded < 10 h ago
 #   P6_RATE=4000         P6: events/s offered while delivery throughput is measured
 #   P6_LAT_RATE=500      P6: events/s offered while first-attempt latency is measured
+#   SOAK_SECS=600        soak: seconds at 80 % of the capacity measured first (SOAK_LOAD of it)
+#   SOAK_LOAD=0.8  SOAK_CALLS=200000 (calls preloaded for the soak's lookups)
 #   SKIP_BUILD=0 SKIP_INSTALL=0 PORT=18443 NGINX_PORT=18444 WORK=bench/work
 #
 # Raw outputs go to bench/results/<timestamp>/; the summary table is printed at the end and kept
@@ -29,6 +31,9 @@ P3_CONNECTIONS=${P3_CONNECTIONS:-4}
 P1_LAT_RATE=${P1_LAT_RATE:-2000}
 WRK_THREADS=${WRK_THREADS:-2}
 SOAK=${SOAK:-0}
+SOAK_SECS=${SOAK_SECS:-600}
+SOAK_LOAD=${SOAK_LOAD:-0.8}
+SOAK_CALLS=${SOAK_CALLS:-200000}
 REUSE_DATA=${REUSE_DATA:-1}
 SKIP_BUILD=${SKIP_BUILD:-0}
 SKIP_INSTALL=${SKIP_INSTALL:-0}
@@ -42,7 +47,7 @@ BIN=$ROOT/target/release/callrec
 BENCH=$ROOT/target/release/callrec-bench
 SUMMARY=$RESULTS/summary.md
 
-case "$PHASE" in p1|p2|p3|p4|p6|p7|p8|all) ;; *) echo "usage: $0 [p1|p2|p3|p4|p6|p7|p8|all]" >&2; exit 2 ;; esac
+case "$PHASE" in p1|p2|p3|p4|p6|p7|p8|soak|all) ;; *) echo "usage: $0 [p1|p2|p3|p4|p6|p7|p8|soak|all]" >&2; exit 2 ;; esac
 mkdir -p "$RESULTS" "$WORK"
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -417,6 +422,64 @@ p4() {
   done
 }
 
+# ---------------------------------------------------------------- soak
+# Mixed load (events/report batches of 100 + get_record_by_callId of preloaded calls) at
+# SOAK_LOAD of the capacity measured just before with the same mix, for SOAK_SECS; RSS and open
+# file descriptors sampled every second.
+SOAK_DIR=$WORK/soak
+soak() {
+  log "soak: preloading $SOAK_CALLS calls into a fresh store"
+  rm -rf "$SOAK_DIR"; write_config "$SOAK_DIR"
+  start_server "$SOAK_DIR" soak-server
+  local cert=$SOAK_DIR/data/tls/cert.pem sig half=$(( (CONNECTIONS + 1) / 2 ))
+  sig=$(usersig "$SOAK_DIR")
+  local target=(--url "https://127.0.0.1:$PORT" --usersig "$sig" --cacert "$cert")
+  "$BENCH" preload "${target[@]}" --calls "$SOAK_CALLS" --connections 16 --spread-hours 24 \
+    --ids-out "$SOAK_DIR/ids.txt" > "$RESULTS/soak-preload.json"
+  log "soak: capacity of the mix, ${DURATION}s as fast as it goes ($half + $half connections)"
+  "$BENCH" query "${target[@]}" --api by-call-id --ids "$SOAK_DIR/ids.txt" \
+    --connections "$half" --duration "$DURATION" > "$RESULTS/soak-cap-lookups.json" &
+  local qpid=$!
+  "$BENCH" report "${target[@]}" --connections "$half" --duration "$DURATION" --batch 100 \
+    > "$RESULTS/soak-cap-report.json"
+  wait "$qpid"
+  local cap_rps cap_bps rps bps
+  cap_rps=$(jget "$RESULTS/soak-cap-lookups.json" rps)
+  cap_bps=$(py "print($(jget "$RESULTS/soak-cap-report.json" requests_ok) / $(jget "$RESULTS/soak-cap-report.json" elapsed_s))")
+  rps=$(py "print(round($cap_rps * $SOAK_LOAD, 1))"); bps=$(py "print(round($cap_bps * $SOAK_LOAD, 1))")
+  log "soak: ${SOAK_SECS}s at $rps lookups/s + $bps reports/s (x100 events) = $SOAK_LOAD of the capacity"
+  ( while [ -r "/proc/$SERVER_PID/status" ]; do
+      echo "$(date +%s) $(awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null) $(ls "/proc/$SERVER_PID/fd" 2>/dev/null | wc -l)"
+      sleep 1
+    done ) > "$RESULTS/soak-samples.txt" &
+  local sampler=$!; PIDS+=("$sampler")
+  "$BENCH" query "${target[@]}" --api by-call-id --ids "$SOAK_DIR/ids.txt" --rate "$rps" \
+    --connections "$half" --duration "$SOAK_SECS" > "$RESULTS/soak-lookups.json" &
+  qpid=$!
+  "$BENCH" report "${target[@]}" --connections "$half" --duration "$SOAK_SECS" --batch 100 --rate "$bps" \
+    > "$RESULTS/soak-report.json"
+  wait "$qpid"
+  kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+  stop_server
+  local stats
+  stats=$(py "
+v=[l.split() for l in open('$RESULTS/soak-samples.txt')]
+v=[(int(a[1]),int(a[2])) for a in v if len(a)==3]
+w=v[60:120] or v[:60]; l=v[-60:]
+avg=lambda xs,i: sum(x[i] for x in xs)/len(xs)
+print('%.1f %.1f %.1f %d %d %d %d %d' % (max(x[0] for x in v)/1024, avg(w,0)/1024, avg(l,0)/1024,
+  min(x[1] for x in v), max(x[1] for x in v), round(avg(w,1)), round(avg(l,1)), len(v)))")
+  read -r mx second last fmin fmax fsecond flast n <<< "$stats"
+  local errs lat_ok rep_ok
+  errs=$(( $(jget "$RESULTS/soak-lookups.json" bad) + $(jget "$RESULTS/soak-report.json" errors) + $(jget "$RESULTS/soak-report.json" rejected) ))
+  lat_ok=$(jget "$RESULTS/soak-lookups.json" requests_ok); rep_ok=$(jget "$RESULTS/soak-report.json" requests_ok)
+  row "| soak | capacity of the mix (${DURATION}s, closed loop): lookups/s + reports/s (×100 events) | – | $cap_rps + $(py "print(round($cap_bps,1))") | – | – | – |"
+  row "| soak | ${SOAK_SECS}s at $SOAK_LOAD of it ($rps lookups/s + $bps reports/s): requests answered / errors | – | $((lat_ok + rep_ok)) / $errs | – | 0 errors | $([ "$errs" = 0 ] && echo PASS || echo FAIL) |"
+  row "| soak | p99 lookup / report during the soak | – | $(jget "$RESULTS/soak-lookups.json" p99_ms) / $(jget "$RESULTS/soak-report.json" p99_ms) ms | – | – | – |"
+  row "| soak | RSS max / minute-2 avg / last-minute avg ($n samples) | – | $mx / $second / $last MB | – | flat (last ≤ 1.1 × minute 2) | $(py "print('PASS' if $last <= $second * 1.10 else 'FAIL')") |"
+  row "| soak | open fds min / max / minute-2 avg / last-minute avg | – | $fmin / $fmax / $fsecond / $flast | – | flat (last ≤ minute 2 + 8) | $(py "print('PASS' if $flast <= $fsecond + 8 else 'FAIL')") |"
+}
+
 # ---------------------------------------------------------------- P6
 P6_DIR=$WORK/p6
 p6() {
@@ -525,6 +588,7 @@ case "$PHASE" in
   p6) p6 ;;
   p7) p7 ;;
   p8) p8 ;;
+  soak) soak ;;
   all) p1; p2; p3; p4; p6; p7; p8 ;;
 esac
 echo

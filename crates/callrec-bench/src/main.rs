@@ -53,3 +53,27 @@ fn main() -> anyhow::Result<()> {
         Command::Callbacks(args) => callbacks::run(&args),
     }
 }
+
+/// Open-loop pacing: waits until request `n` of a run at `rate` requests/s that began at
+/// `started` is due; `false` if that is past `deadline` (the run is over). A `rate` of 0 never
+/// waits.
+async fn pace(
+    started: std::time::Instant,
+    deadline: std::time::Instant,
+    n: u64,
+    rate: f64,
+) -> bool {
+    if rate <= 0.0 {
+        return true;
+    }
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "request numbers stay far below 2^52"
+    )]
+    let due = started + std::time::Duration::from_secs_f64(n as f64 / rate);
+    if due >= deadline {
+        return false;
+    }
+    tokio::time::sleep_until(due.into()).await;
+    true
+}

@@ -62,6 +62,10 @@ pub struct ReportArgs {
     /// Keep every Nth fully accepted batch for `recheck`.
     #[arg(long, default_value_t = 50)]
     pub sample_every: u64,
+    /// Requests per second over all connections, each sent at its due time (open loop); 0: as
+    /// fast as the connections go (closed loop).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
     /// File for the sampled batches (JSON lines).
     #[arg(long)]
     pub sample_out: Option<PathBuf>,
@@ -238,6 +242,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     let batch = args.batch;
     let sample_every = args.sample_every.max(1);
     let duration = Duration::from_secs_f64(args.duration);
+    let rate = args.rate;
     let (latencies, samples, elapsed) = rt.block_on(async {
         let started = Instant::now();
         let deadline = started + duration;
@@ -256,6 +261,9 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
                 let mut last_answer = started;
                 while Instant::now() < deadline {
                     let b = next_batch.fetch_add(1, Ordering::Relaxed);
+                    if !crate::pace(started, deadline, b, rate).await {
+                        break;
+                    }
                     let text = body(&templates, run_id, b, batch);
                     let keep = (b % sample_every == 0).then(|| text.clone());
                     let t0 = Instant::now();

@@ -91,6 +91,10 @@ pub struct QueryArgs {
     /// Seconds to run.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
+    /// Requests per second over all connections, each sent at its due time (open loop); 0: as
+    /// fast as the connections go (closed loop).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
 }
 
 fn api_url(t: &Target, api: &str) -> String {
@@ -371,19 +375,26 @@ pub fn query(args: &QueryArgs) -> anyhow::Result<()> {
         let started = Instant::now();
         let deadline = started + duration;
         let mut tasks = Vec::new();
+        let seq = Arc::new(AtomicU64::new(0));
+        let rate = args.rate;
         for k in 0..args.connections.max(1) {
             let http = client(&args.target)?;
-            let (url, ok, bad, work) = (
+            let (url, ok, bad, work, seq) = (
                 Arc::clone(&url),
                 Arc::clone(&ok),
                 Arc::clone(&bad),
                 work.clone(),
+                Arc::clone(&seq),
             );
             tasks.push(tokio::spawn(async move {
                 let mut rng = StdRng::seed_from_u64(rand::random::<u64>() ^ k as u64);
                 let mut lat: Vec<u32> = Vec::new();
                 let mut last = started;
                 while Instant::now() < deadline {
+                    let n = seq.fetch_add(1, Ordering::Relaxed);
+                    if !crate::pace(started, deadline, n, rate).await {
+                        break;
+                    }
                     let (body, must) = work.request(&mut rng);
                     let t0 = Instant::now();
                     let fine = match http.post(url.as_str()).body(body).send().await {
