@@ -67,6 +67,14 @@ fi
 mkdir -p "$out"
 dict=()
 [[ -f "fuzz/dict/$target.dict" ]] && dict=(-x "fuzz/dict/$target.dict")
+# Longest input AFL++ makes: room for every structure a target reads, but no megabyte inputs,
+# which make every execution (and trimming) slow without reaching anything new.
+case "$target" in
+  fold) max_len=512 ;;
+  cursor) max_len=1024 ;;
+  body) max_len=8192 ;;
+  *) max_len=4096 ;;
+esac
 
 # No UI (its output goes to afl.log); no core binding, so another fuzzer or a build keeps the
 # other core; a 1 s hang limit, so a loaded machine does not count slow runs as hangs.
@@ -75,7 +83,7 @@ export AFL_NO_UI=1 AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MI
 started=$(date +%s)
 set +e
 nice -n "$NICE" cargo afl fuzz "${input[@]}" -o "$out" "${limit[@]}" "${dict[@]}" -t 1000 \
-  -- "$CARGO_TARGET_DIR/fuzz/$target" >"$out/afl.log" 2>&1
+  -G "$max_len" -- "$CARGO_TARGET_DIR/fuzz/$target" >"$out/afl.log" 2>&1
 status=$?
 set -e
 stats="$out/default/fuzzer_stats"
