@@ -8,9 +8,8 @@
 # TARGET is one of: usersig query body event fold cursor. Seeds come from fuzz/corpus/TARGET,
 # findings go to target/fuzz-out/TARGET (crashes/ and hangs/, with a copy of fuzzer_stats).
 # One afl-fuzz process, at nice 19 (NICE=0 to change), not bound to a core. Exits non-zero if
-# the run saved a crash or a hang. Environment: CALLREC_FUZZ_TARGET_DIR (the instrumented
-# build; default ~/.cache/callrec-fuzz/target-o<level>, shared by checkouts and CI runs on one
-# machine),
+# the run saved a crash or a hang. Environment: CALLREC_FUZZ_TARGET_DIR (the instrumented build;
+# default ~/.cache/callrec-fuzz/target-o<level>, shared by checkouts and CI runs on one machine),
 # AFL_OPT_LEVEL (cargo afl's, default 3), RESUME=1 (continue the previous run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +31,9 @@ install_afl() {
     cargo install --locked --force cargo-afl --version "$AFL_VERSION"
   fi
   # AFL++ is built per Rust toolchain.
-  if cargo afl fuzz -h 2>&1 | grep -q "was not built"; then
+  local help
+  help=$(cargo afl fuzz -h 2>&1 || true)
+  if [[ "$help" == *"was not built"* ]]; then
     cargo afl config --build
   fi
 }
