@@ -103,6 +103,8 @@ struct Activity {
     requests: AtomicU64,
     /// The last of those.
     last_request_ms: AtomicU64,
+    /// Requests being served (handed to the service, not yet answered).
+    active: AtomicU64,
     epoch: Instant,
 }
 
@@ -116,6 +118,7 @@ impl Activity {
             first_read_ms: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             last_request_ms: AtomicU64::new(0),
+            active: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -158,10 +161,13 @@ impl Activity {
             .then(|| self.epoch + Duration::from_millis(start - 1))
     }
 
-    /// A request's head is complete.
-    fn request(&self) {
+    /// A request's head is complete: it is being served until the guard is dropped (when its
+    /// answer's head is ready, or the request is abandoned).
+    fn begin(self: &Arc<Self>) -> Serving {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        self.active.fetch_add(1, Ordering::Relaxed);
         self.last_request_ms.store(self.now_ms(), Ordering::Relaxed);
+        Serving(Arc::clone(self))
     }
 
     /// How long ago `at` (a stored stamp; 0: never, counted from the connection's start) was.
@@ -178,6 +184,15 @@ impl Activity {
         self.epoch
             .elapsed()
             .saturating_sub(Duration::from_millis(last))
+    }
+}
+
+/// A request being served (see [`Activity::begin`]).
+struct Serving(Arc<Activity>);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -390,12 +405,16 @@ async fn serve_connection(
     let ip = peer.ip();
     let activity = Arc::new(Activity::new());
     let seen = Arc::clone(&activity);
-    let service = TowerToHyperService::new(tower::util::MapRequest::new(
-        app,
+    let service = TowerToHyperService::new(tower::service_fn(
         move |mut req: hyper::Request<hyper::body::Incoming>| {
-            seen.request();
+            let serving = seen.begin();
             req.extensions_mut().insert(crate::pipeline::ClientAddr(ip));
-            req
+            let answer = tower::ServiceExt::oneshot(app.clone(), req);
+            async move {
+                let answer = answer.await;
+                drop(serving);
+                answer
+            }
         },
     ));
     let head = Duration::from_millis(limits.header_read_timeout_ms);
@@ -461,8 +480,9 @@ async fn serve_connection(
 /// - no complete request head within `head` of its first byte (HTTP/2 frames trickled so that
 ///   bytes keep moving but no request ever begins; HTTP/1 heads are timed by hyper as well);
 /// - no byte either way for `idle`;
-/// - no request begun and nothing written for `idle` (bytes trickled in forever on a
-///   connection that asks for nothing; a long answer, such as an export, keeps writing).
+/// - no request being served, none begun and nothing written for `idle` (bytes trickled in
+///   forever on a connection that asks for nothing; a long answer, such as an export, keeps
+///   writing).
 async fn watchdog(activity: Arc<Activity>, head: Duration, idle: Duration) {
     let tick = (head.min(idle) / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     loop {
@@ -481,7 +501,8 @@ async fn watchdog(activity: Arc<Activity>, head: Duration, idle: Duration) {
         if silent >= idle {
             return;
         }
-        if activity.since(&activity.last_request_ms) >= idle
+        if activity.active.load(Ordering::Relaxed) == 0
+            && activity.since(&activity.last_request_ms) >= idle
             && activity.since(&activity.last_write_ms) >= idle
         {
             return;

@@ -58,7 +58,7 @@ const WAIT: Duration = Duration::from_secs(5);
 
 /// `[limits]` of the server under test: quick time-outs, a low HTTP/2 stream cap.
 const LIMITS: &str =
-    "[limits]\nheader_read_timeout_ms = 1000\nidle_timeout_secs = 3\nh2_max_streams = 8\n";
+    "[limits]\nheader_read_timeout_ms = 2000\nidle_timeout_secs = 4\nh2_max_streams = 8\n";
 /// Every rate limit the matrix could touch off (the hostile cases must meet their own checks).
 const NO_RATE_LIMITS: &str = "get_record_by_callid = 0\nget_record_by_filter = 0\nget_call_info = 0\nend_call = 0\nstart_call_by_robot = 0\ncallback_set = 0\ncallback_get = 0\ncallback_update = 0\ncallback_delete = 0\nget_deliveries = 0\nredeliver = 0\nset_callback = 0\nget_callback = 0\ndelete_callback = 0\nget_call_detail = 0\nexport = 0\nget_stats = 0\n";
 
