@@ -3,7 +3,8 @@
 //! all endpoints: the first byte picks the endpoint (`ops::ENDPOINTS[byte % 20]`, v1 and v4), the
 //! rest is the body.
 //!
-//! - a body that is not a JSON object fails as a bad body (70009 / 60003);
+//! - a body that is not a JSON object fails as a bad body (70009 / 60003), even with an integer
+//!   too large for a float in it (this target's first finding);
 //! - a parse fails only as a bad body (a wrong JSON type) or an invalid field, never as another
 //!   kind and never with an empty message, and its error envelope, rendered by the endpoint's
 //!   generation, is JSON carrying that code and message;
@@ -31,7 +32,13 @@ pub fn run(data: &[u8]) {
     let parsed = match parse_object(body) {
         Ok(obj) => wire.parse(endpoint, &obj),
         Err(f) => {
-            assert_eq!(f.kind, FailureKind::BadBody, "{f:?}");
+            // The one field problem found before the body is read: an integer literal too large
+            // even for a float (which serde_json refuses), in a body that is otherwise an object.
+            let huge = f.kind == FailureKind::InvalidField
+                && f.message
+                    .starts_with("an integer in the request body is out of range")
+                && serde_json::from_slice::<Value>(body).is_err();
+            assert!(f.kind == FailureKind::BadBody || huge, "{f:?}");
             Err(f)
         }
     };
