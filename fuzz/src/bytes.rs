@@ -48,12 +48,6 @@ impl<'a> Bytes<'a> {
         head
     }
 
-    /// A string of up to 255 bytes (a length byte, then the bytes, invalid UTF-8 replaced).
-    pub(crate) fn string(&mut self) -> String {
-        let n = usize::from(self.u8());
-        String::from_utf8_lossy(self.take(n)).into_owned()
-    }
-
     /// Everything left.
     pub(crate) fn rest(&mut self) -> &'a [u8] {
         self.take(self.data.len())
