@@ -89,8 +89,6 @@ pub async fn serve(
 /// What a connection's bytes have done, in milliseconds since `epoch` plus one (0: never).
 #[derive(Debug)]
 struct Activity {
-    /// Reads that returned bytes.
-    reads: AtomicU64,
     /// The last read or write that moved bytes.
     last_ms: AtomicU64,
     /// The last write that moved bytes.
@@ -99,9 +97,7 @@ struct Activity {
     head_start_ms: AtomicU64,
     /// The first read that returned bytes.
     first_read_ms: AtomicU64,
-    /// Requests whose head was complete (handed to the service).
-    requests: AtomicU64,
-    /// The last of those.
+    /// The last request whose head was complete (handed to the service).
     last_request_ms: AtomicU64,
     /// Requests being served (handed to the service, not yet answered).
     active: AtomicU64,
@@ -111,12 +107,10 @@ struct Activity {
 impl Activity {
     fn new() -> Self {
         Activity {
-            reads: AtomicU64::new(0),
             last_ms: AtomicU64::new(0),
             last_write_ms: AtomicU64::new(0),
             head_start_ms: AtomicU64::new(0),
             first_read_ms: AtomicU64::new(0),
-            requests: AtomicU64::new(0),
             last_request_ms: AtomicU64::new(0),
             active: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -135,7 +129,8 @@ impl Activity {
 
     fn read(&self) {
         let now = self.now_ms();
-        let first = self.reads.fetch_add(1, Ordering::Relaxed) == 0;
+        // One task reads a connection: a load, then a store, cannot race.
+        let first = self.first_read_ms.load(Ordering::Relaxed) == 0;
         if first {
             self.first_read_ms.store(now, Ordering::Relaxed);
         }
@@ -164,7 +159,6 @@ impl Activity {
     /// A request's head is complete: it is being served until the guard is dropped (when its
     /// answer's head is ready, or the request is abandoned).
     fn begin(self: &Arc<Self>) -> Serving {
-        self.requests.fetch_add(1, Ordering::Relaxed);
         self.active.fetch_add(1, Ordering::Relaxed);
         self.last_request_ms.store(self.now_ms(), Ordering::Relaxed);
         Serving(Arc::clone(self))
@@ -176,14 +170,6 @@ impl Activity {
         self.epoch
             .elapsed()
             .saturating_sub(Duration::from_millis(at))
-    }
-
-    /// How long no byte has moved.
-    fn silent_for(&self) -> Duration {
-        let last = self.last_ms.load(Ordering::Relaxed).saturating_sub(1);
-        self.epoch
-            .elapsed()
-            .saturating_sub(Duration::from_millis(last))
     }
 }
 
@@ -487,15 +473,13 @@ async fn watchdog(activity: Arc<Activity>, head: Duration, idle: Duration) {
     let tick = (head.min(idle) / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     loop {
         tokio::time::sleep(tick).await;
-        let silent = activity.silent_for();
-        let requests = activity.requests.load(Ordering::Relaxed);
-        if activity.reads.load(Ordering::Relaxed) == 0 && silent >= head {
+        let silent = activity.since(&activity.last_ms);
+        let read_any = activity.first_read_ms.load(Ordering::Relaxed) != 0;
+        let requested = activity.last_request_ms.load(Ordering::Relaxed) != 0;
+        if !read_any && silent >= head {
             return;
         }
-        if requests == 0
-            && activity.reads.load(Ordering::Relaxed) > 0
-            && activity.since(&activity.first_read_ms) >= head
-        {
+        if read_any && !requested && activity.since(&activity.first_read_ms) >= head {
             return;
         }
         if silent >= idle {
