@@ -11,9 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use callrec_server::config::STARTER_SDKAPPID;
-
-use common::{KEY, Server, write_config};
+use common::{Server, write_config};
 
 /// How many reports at once, and the size of each.
 const CLIENTS: usize = 200;
@@ -22,17 +20,6 @@ const BODY_BYTES: usize = 7_900 * 1024;
 /// Peak resident memory allowed to the server, in MiB: its own ~40 MB plus the body budget's
 /// worth of parsed bodies, with room to spare — and far below the 1 GB seen without a budget.
 const PEAK_LIMIT_MIB: u64 = 250;
-
-fn url(base: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let sig = callrec_usersig::generate(STARTER_SDKAPPID, KEY, "administrator", 3600, now);
-    format!(
-        "{base}/v1/events/report?sdkappid={STARTER_SDKAPPID}&identifier=administrator&usersig={sig}&random=1&contenttype=json"
-    )
-}
 
 /// A report of 7.9 MiB that parses into as many JSON values as its size allows: a long array of
 /// small numbers (what costs a parser the most memory per byte) next to the events.
@@ -74,17 +61,14 @@ async fn two_hundred_large_bodies_at_once_keep_memory_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
     let server = Server::start(&config, &[]);
-    let pem = std::fs::read(common::cert_path(dir.path())).unwrap();
     let client = |timeout| {
-        reqwest::Client::builder()
-            .use_rustls_tls()
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        common::client_builder(dir.path())
             .http1_only()
             .timeout(timeout)
             .build()
             .unwrap()
     };
-    let target = url(&server.url);
+    let target = common::admin_url(&server.url, "/v1/events/report");
     for (name, body) in [
         ("many values", hostile_body()),
         ("long strings", long_strings_body()),

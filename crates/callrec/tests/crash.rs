@@ -31,29 +31,18 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::response::IntoResponse;
-use callrec_server::config::STARTER_SDKAPPID;
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use common::{KEY, Server, write_config};
+use common::{Server, write_config};
 
 const KILLS: usize = 20;
 const REPORTERS: usize = 3;
 const QUERIERS: usize = 2;
 /// The server's `[callbacks] attempt_timeout_ms` in this test.
 const ATTEMPT_TIMEOUT_MS: u64 = 1_000;
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
 
 // ---------------------------------------------------------------------------------------------
 // The calls and what they must produce.
@@ -369,25 +358,10 @@ struct Load {
 // The API client.
 
 fn client(dir: &std::path::Path) -> reqwest::Client {
-    let pem = std::fs::read(common::cert_path(dir)).unwrap();
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+    common::client_builder(dir)
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap()
-}
-
-fn api_url(base: &str, path: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let sig = callrec_usersig::generate(STARTER_SDKAPPID, KEY, "administrator", 3600, now);
-    format!(
-        "{base}{path}?sdkappid={STARTER_SDKAPPID}&identifier=administrator&usersig={sig}&random={}&contenttype=json",
-        rand::random::<u32>()
-    )
 }
 
 /// How a v1 API call went.
@@ -401,7 +375,7 @@ enum Answer {
 
 async fn v1_call(http: &reqwest::Client, base: &str, path: &str, body: &Value) -> Answer {
     let Ok(resp) = http
-        .post(api_url(base, &format!("/v1/{path}")))
+        .post(common::admin_url(base, &format!("/v1/{path}")))
         .json(body)
         .send()
         .await
@@ -621,7 +595,7 @@ async fn reporter(task: usize, load: Load, stop: Arc<AtomicBool>) {
             let p = Arc::new(plan(
                 format!("r{task}-{next_call}"),
                 random_shape(&mut rng),
-                now_ms() - 10_000,
+                common::now_ms() - 10_000,
                 &mut rng,
             ));
             next_call += 1;
@@ -913,7 +887,10 @@ async fn twenty_sigkills_under_mixed_load_lose_no_acknowledged_event_or_callback
     .await;
     assert!(matches!(set, Answer::Data(_)), "v1 callbacks configured");
     let v4: Value = http
-        .post(api_url(&server.url, "/v4/call_config/set_callback"))
+        .post(common::admin_url(
+            &server.url,
+            "/v4/call_config/set_callback",
+        ))
         .json(&json!({"Url": format!("http://127.0.0.1:{port}/v4cb"),
                       "CallbackCommandList": ["Call.CallbackAfterStartCall",
                           "Call.CallbackAfterMemberChanged", "Call.CallbackAfterEndCall"]}))
@@ -937,7 +914,7 @@ async fn twenty_sigkills_under_mixed_load_lose_no_acknowledged_event_or_callback
         ledger: Arc::clone(&ledger),
         violations: Arc::clone(&violations),
         stats: Arc::clone(&qstats),
-        since_s: now_ms() / 1000 - 120,
+        since_s: common::now_ms() / 1000 - 120,
     };
     let reporters: Vec<_> = (0..REPORTERS)
         .map(|task| tokio::spawn(reporter(task, load.clone(), Arc::clone(&stop_reports))))

@@ -6,31 +6,19 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use callrec_server::config::STARTER_SDKAPPID;
 use serde_json::{Value, json};
 
-use common::{KEY, Server, write_config};
+use common::{Server, write_config};
 
 fn client(dir: &std::path::Path) -> reqwest::Client {
-    let pem = std::fs::read(common::cert_path(dir)).unwrap();
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+    common::client_builder(dir)
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap()
 }
 
 fn api_url(base: &str, path: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let sig = callrec_usersig::generate(STARTER_SDKAPPID, KEY, "administrator", 3600, now);
-    format!(
-        "{base}/v1/{path}?sdkappid={STARTER_SDKAPPID}&identifier=administrator&usersig={sig}&random={}&contenttype=json",
-        rand::random::<u32>()
-    )
+    common::admin_url(base, &format!("/v1/{path}"))
 }
 
 /// `data` of a successful v1 answer, or `None` for any failure.
@@ -64,13 +52,7 @@ async fn acknowledged_reports_survive_sigkill() {
     let config = write_config(dir.path());
     let server = Server::start(&config, &[]);
     let http = client(dir.path());
-    let now_ms = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap();
+    let now_ms = common::now_ms();
 
     // 16 reporters, each sending batches of 17 calls (51 events) until told to stop.
     let acked: Arc<Mutex<Vec<Value>>> = Arc::default();
@@ -204,13 +186,7 @@ async fn pending_callbacks_survive_sigkill_and_arrive_with_their_ids() {
     )
     .await
     .expect("callback configured");
-    let now_ms = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap();
+    let now_ms = common::now_ms();
     for b in 0..10 {
         let events: Vec<Value> = (0..10)
             .flat_map(|i| call_events(&format!("k{b}-{i}"), now_ms))

@@ -31,16 +31,6 @@ const HAMMER: Duration = Duration::from_secs(3);
 /// in d seconds; we accept 10 % more for rounding at the edges of the measured interval.
 const TOLERANCE: f64 = 1.10;
 
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
-
 /// `postgres://u@h:5432/test?x=y` with the database replaced by `db`.
 fn with_database(url: &str, db: &str) -> String {
     let (main, query) = match url.split_once('?') {
@@ -177,7 +167,7 @@ fn start_node(store_url: &str, redis_url: &str, open: u64, limited: u64) -> Node
 impl Node {
     /// The whole envelope of a v1 call as the app's admin.
     async fn call(&self, sdkappid: u64, path: &str, body: &Value) -> Value {
-        let now = u64::try_from(now_ms() / 1000).unwrap();
+        let now = u64::try_from(common::now_ms() / 1000).unwrap();
         let sig = callrec_usersig::generate(sdkappid, KEY, ADMIN, 3600, now);
         let url = format!(
             "{}/v1/{path}?sdkappid={sdkappid}&identifier={ADMIN}&usersig={sig}&random={}&contenttype=json",
@@ -356,7 +346,7 @@ async fn three_nodes_share_one_postgres_and_one_redis() {
     );
 
     // (a) Every call's events go round-robin to the three nodes, all reports at once.
-    let base = (now_ms() - 600_000) / 1000 * 1000;
+    let base = (common::now_ms() - 600_000) / 1000 * 1000;
     let calls = calls(open, base);
     let mut reports = Vec::new();
     for call in &calls {
@@ -437,7 +427,7 @@ async fn three_nodes_share_one_postgres_and_one_redis() {
 
     // (b) The rate limit of `limited` holds for the three nodes together.
     let one = json!({"events": [{"callId": "rl-call", "type": "start", "userId": "alice",
-        "time": now_ms() - 1_000, "callees": ["bob"], "mediaType": "audio"}]});
+        "time": common::now_ms() - 1_000, "callees": ["bob"], "mediaType": "audio"}]});
     assert_eq!(
         nodes[0].call(limited, "events/report", &one).await["errorCode"],
         0
@@ -561,7 +551,7 @@ async fn produced_ids(node: &Node, app: u64) -> std::collections::BTreeSet<Strin
 
 /// Reports `n` finished single calls named `<prefix><i>`, spreading the reports over `nodes`.
 async fn report_calls(nodes: &[Node], app: u64, prefix: &str, n: usize) {
-    let t = now_ms() - 60_000;
+    let t = common::now_ms() - 60_000;
     for i in 0..n {
         let id = format!("{prefix}{i}");
         let events = vec![

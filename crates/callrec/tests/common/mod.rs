@@ -175,3 +175,34 @@ pub async fn start_receiver(
     });
     (got, port, task)
 }
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// A reqwest builder trusting only the certificate of the server running in `dir` (add
+/// `.timeout(…)`, `.http1_only()`, … and build).
+pub fn client_builder(dir: &Path) -> reqwest::ClientBuilder {
+    let pem = std::fs::read(cert_path(dir)).unwrap();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+}
+
+/// `{base}{path}` with the query of the starter app's admin: a fresh UserSig (valid an hour)
+/// and a random `random`. `path` starts with `/v1/` or `/v4/`.
+pub fn admin_url(base: &str, path: &str) -> String {
+    let now = u64::try_from(now_ms() / 1000).unwrap();
+    let sig = callrec_usersig::generate(STARTER_SDKAPPID, KEY, "administrator", 3600, now);
+    format!(
+        "{base}{path}?sdkappid={STARTER_SDKAPPID}&identifier=administrator&usersig={sig}&random={}&contenttype=json",
+        rand::random::<u32>()
+    )
+}
