@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Writes the seed corpora fuzz/corpus/<target>/ (docs/testing.md): a handful of real-looking
-inputs per target, from the shared UserSig vectors and the bodies of docs/api.md. Run it from
-anywhere; it replaces the corpus folders. Needs ../shared/testdata/usersig_vectors.json beside
-the repository (or SHARED=path)."""
+inputs per target, from UserSig vectors made with Tencent's official signers (the file the
+callrec-usersig vector test reads; USERSIG_VECTORS=path to give another) and the bodies of
+docs/api.md. Run it from anywhere; it replaces the corpus folders."""
 
 import base64, hashlib, hmac, json, os, shutil, struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.environ.get("SHARED", os.path.join(HERE, "..", "..", "shared"))
+VECTORS = os.environ.get(
+    "USERSIG_VECTORS",
+    os.path.join(HERE, "..", "..", "shared", "testdata", "usersig_vectors.json"),
+)
 OUT = os.path.join(HERE, "corpus")
 
 
@@ -21,7 +24,7 @@ def write(target, name, data):
 
 # usersig: UserSig texts.
 KEY = "769903bf3c75a2b02089f14b0197c8b603474640b8ad333ba8e5c8f2db8f520a"
-vectors = json.load(open(os.path.join(SHARED, "testdata", "usersig_vectors.json")))["vectors"]
+vectors = json.load(open(VECTORS))["vectors"]
 picked = [v for v in vectors if v["check"]["key"] == KEY and v["expected"] == "valid"][:3]
 picked += [v for v in vectors if "userbuf_hex" in v and v["check"]["key"] == KEY][:1]
 picked += [v for v in vectors if v["expected"] == "invalid"][:2]
