@@ -162,6 +162,9 @@ pub(crate) struct Writer {
     /// Each app's callback configurations as stored. Only this thread writes them, so the cache
     /// is exact: [`Writer::config_changed`] drops an app's entry when they change.
     pub(crate) configs: HashMap<i64, Arc<[CallbackConfig]>>,
+    /// The store's cache of ended records: every call refolded or deleted here is invalidated
+    /// after its commit, before the write is acknowledged.
+    pub(crate) cache: Arc<crate::cache::RecordCache>,
 }
 
 impl Writer {
@@ -357,6 +360,7 @@ impl Writer {
             }
         }
         let mut counts = CountDeltas::default();
+        let refolded: Vec<(i64, &str)> = touched.keys().copied().collect();
         for ((app, call_id), fresh) in touched {
             let callbacks = match &self.planner {
                 Some(planner) => {
@@ -377,6 +381,9 @@ impl Writer {
         }
         counts.apply(&tx)?;
         tx.commit().map_err(map_err)?;
+        for (app, call_id) in refolded {
+            self.cache.invalidate(app, call_id);
+        }
         Ok(outcomes)
     }
 
@@ -426,6 +433,9 @@ impl Writer {
         }
         counts.apply(&tx)?;
         tx.commit().map_err(map_err)?;
+        for (app, call_id, _) in &victims {
+            self.cache.invalidate(*app, call_id);
+        }
         self.counters.transactions.fetch_add(1, Ordering::Relaxed);
         Ok((stats, victims.len()))
     }

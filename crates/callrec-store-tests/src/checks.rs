@@ -1751,3 +1751,67 @@ pub async fn keyset_pages_never_repeat_or_skip_a_record_while_records_arrive<H: 
         .unwrap();
     assert_eq!(counted, all);
 }
+
+/// An ended record read (and so possibly cached) still shows every later change at once: a late
+/// event that changes it, and its purge. While readers read the call without pause, each
+/// acknowledged late invite is visible to the next read.
+pub async fn an_ended_record_once_read_shows_every_later_change<H: Harness>() {
+    let h = H::create(LONG_TIMEOUTS).await;
+    let s: Arc<H::Store> = h.store();
+    let mut events = vec![
+        start("c", "alice", &["bob", "carol"], T0),
+        ev("c", Accept, "bob", T0 + 1000),
+        ev("c", End, ADMIN_USER, T0 + 60_000),
+    ];
+    ingest_ok(&*s, APP, &events).await;
+    for _ in 0..3 {
+        assert_eq!(
+            s.get_record(APP, "c").await.unwrap().unwrap(),
+            expected(APP, &events)
+        );
+    }
+    // A join timed before the end arrives late: one more participant.
+    let late = ev("c", Join, "dave", T0 + 2000);
+    events.push(late.clone());
+    ingest_ok(&*s, APP, &[late]).await;
+    let rec = s.get_record(APP, "c").await.unwrap().unwrap();
+    assert!(rec.callees.contains(&"dave".to_owned()), "{rec:?}");
+    assert_eq!(rec, expected(APP, &events));
+
+    // Late invites (timed before the end) while four readers read the call continuously.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let (s, stop) = (Arc::clone(&s), Arc::clone(&stop));
+        readers.push(tokio::spawn(async move {
+            let mut reads = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                s.get_record(APP, "c").await.unwrap().unwrap();
+                reads += 1;
+                tokio::task::yield_now().await;
+            }
+            reads
+        }));
+    }
+    for k in 0..40 {
+        let mut invite = ev("c", Invite, "bob", T0 + 3000 + k);
+        invite.invitees = vec![format!("late-{k}")];
+        events.push(invite.clone());
+        ingest_ok(&*s, APP, &[invite]).await;
+        let rec = s.get_record(APP, "c").await.unwrap().unwrap();
+        assert!(
+            rec.callees.contains(&format!("late-{k}")),
+            "invite {k} acknowledged but not in {:?}",
+            rec.callees
+        );
+        assert_eq!(rec, expected(APP, &events));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        assert!(r.await.unwrap() > 0);
+    }
+
+    // Purged: gone, however often it was read before.
+    s.purge_before(T0 + 1).await.unwrap();
+    assert_eq!(s.get_record(APP, "c").await.unwrap(), None);
+}

@@ -113,6 +113,7 @@ macro_rules! store_conformance_tests {
             purge_removes_callbacks_with_their_call,
             keyset_pages_never_repeat_or_skip_a_record_while_records_arrive,
             extension_filters_and_stats_equal_the_model_also_after_changes,
+            an_ended_record_once_read_shows_every_later_change,
         );
     };
 }
