@@ -12,6 +12,7 @@ pub mod client;
 pub mod config_cmd;
 pub mod connection;
 pub mod error;
+pub mod logsink;
 pub mod records;
 pub mod report;
 pub mod serve;

@@ -8,9 +8,9 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let cli = callrec::Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Log lines are handed to a background thread, so a request never waits on a write to
-    // stderr; the guard flushes what is queued when `main` returns.
-    let (writer, _flush_guard) = tracing_appender::non_blocking(std::io::stderr());
+    // Log lines go to a buffer that a background thread writes to stderr in bursts, so a
+    // request never waits on stderr; the guard writes what is left when `main` returns.
+    let (writer, _flush_guard) = callrec::logsink::stderr();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
