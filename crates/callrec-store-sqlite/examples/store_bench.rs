@@ -5,11 +5,15 @@
 //! ```sh
 //! cargo run --release -p callrec-store-sqlite --example store_bench -- get    DB IDS_FILE TASKS SECS
 //! cargo run --release -p callrec-store-sqlite --example store_bench -- filter DB TASKS SECS
-//! cargo run --release -p callrec-store-sqlite --example store_bench -- ingest DB TASKS SECS
+//! cargo run --release -p callrec-store-sqlite --example store_bench -- ingest DB TASKS SECS [spread] [users]
 //! ```
 //!
 //! `get` and `filter` open DB like the server does (migrating it if needed): point them at a
-//! copy, not at a database someone else is using. `ingest` wants a fresh file.
+//! copy, not at a database someone else is using. `ingest` adds calls to DB (a fresh file, or a
+//! loaded one to measure ingest into a full store). Its calls start now, one after the other,
+//! between two users; `spread` starts them anywhere in the last hour instead (as `callrec
+//! simulate` and the P2 client place them), `users` draws caller and callee from 500 users (as
+//! the simulator does). Both make each transaction touch many more B-tree pages.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -187,6 +191,8 @@ fn main() {
             "ingest" => {
                 let tasks: usize = args[3].parse().unwrap();
                 let secs: u64 = args[4].parse().unwrap();
+                let spread = args[5..].iter().any(|a| a == "spread");
+                let users = args[5..].iter().any(|a| a == "users");
                 let s = Arc::clone(&store);
                 let base = now_secs() * 1000;
                 let (lat, el) = run_tasks(tasks, secs, move |t, i| {
@@ -196,17 +202,36 @@ fn main() {
                         let mut items = Vec::with_capacity(100);
                         for c in 0..25 {
                             let call = format!("t{t}-b{i}-c{c}");
-                            let ts = base + (i as i64) * 10 + c;
-                            let mut st = Event::new(&call, EventType::Start, "alice", ts);
-                            st.callees = vec!["bob".into()];
+                            let ts = if spread {
+                                // A scattered offset into the last hour.
+                                base - ((i as i64 * 7919 + c * 104_729 + t as i64 * 15_485_863)
+                                    % 3_600_000)
+                            } else {
+                                base + (i as i64) * 10 + c
+                            };
+                            let caller = if users {
+                                format!("user_{:04}", (i * 31 + c as u64 * 7 + t as u64) % 500)
+                            } else {
+                                "alice".into()
+                            };
+                            let callee = if users {
+                                format!(
+                                    "user_{:04}",
+                                    (i * 17 + c as u64 * 13 + t as u64 + 250) % 500
+                                )
+                            } else {
+                                "bob".into()
+                            };
+                            let mut st = Event::new(&call, EventType::Start, &caller, ts);
+                            st.callees = vec![callee.clone()];
                             st.media_type = Some(MediaType::Video);
                             st.call_type = Some(CallType::Single);
                             st.room_id = Some(format!("room-{t}-{i}-{c}"));
                             let evs = [
                                 st,
-                                Event::new(&call, EventType::Accept, "bob", ts + 1000),
-                                Event::new(&call, EventType::Join, "bob", ts + 1100),
-                                Event::new(&call, EventType::Hangup, "alice", ts + 9000),
+                                Event::new(&call, EventType::Accept, &callee, ts + 1000),
+                                Event::new(&call, EventType::Join, &callee, ts + 1100),
+                                Event::new(&call, EventType::Hangup, &caller, ts + 9000),
                             ];
                             items.extend(
                                 evs.into_iter()
