@@ -34,6 +34,10 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains.
+///
+/// Connections are accepted here and each is handed, once, to one of the [`Lanes`]: a thread
+/// per core with its own single-threaded runtime that serves the connection from then on, so a
+/// request's reads, store lookup and answer never wake another thread.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -43,6 +47,7 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections as usize));
+    let lanes = Lanes::start(tls, app, limits);
     tokio::pin!(shutdown);
     loop {
         // A free slot first: past the cap, new connections wait in the kernel's backlog while
@@ -67,22 +72,129 @@ pub async fn serve(
             },
         };
         let _ = tcp.set_nodelay(true);
-        tokio::spawn(serve_connection(
+        lanes.hand(Accepted {
             tcp,
             peer,
-            tls.clone(),
-            app.clone(),
-            limits,
-            graceful.watcher(),
+            watcher: graceful.watcher(),
             slot,
-        ));
+        });
     }
     drop(listener);
+    // No new connections for the lanes: each ends once its open connections have.
+    drop(lanes);
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("some connections were still busy after the drain timeout");
+    }
+}
+
+/// An accepted connection on its way to a lane.
+struct Accepted {
+    tcp: TcpStream,
+    peer: SocketAddr,
+    watcher: hyper_util::server::graceful::Watcher,
+    slot: OwnedSemaphorePermit,
+}
+
+/// One thread per core, each running a single-threaded runtime that serves the connections
+/// handed to it (round robin). Measured under P1 load (BENCHMARKS.md): the multi-threaded
+/// runtime moved each request's wake-ups between its workers.
+struct Lanes {
+    senders: Vec<tokio::sync::mpsc::UnboundedSender<Accepted>>,
+    next: std::sync::atomic::AtomicUsize,
+    /// For serving on the caller's runtime when no lane could start.
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    limits: LimitsSection,
+}
+
+impl Lanes {
+    fn start(tls: Option<TlsAcceptor>, app: Router, limits: LimitsSection) -> Lanes {
+        let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let mut senders = Vec::with_capacity(n);
+        for i in 0..n {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Accepted>();
+            let (tls, app) = (tls.clone(), app.clone());
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let runtime = match runtime {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start a connection thread's runtime");
+                    continue;
+                }
+            };
+            let started = std::thread::Builder::new()
+                .name(format!("callrec-http-{i}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        let mut open = tokio::task::JoinSet::new();
+                        while let Some(a) = rx.recv().await {
+                            // Registered with this thread's reactor from here on.
+                            match a.tcp.into_std().and_then(TcpStream::from_std) {
+                                Ok(tcp) => {
+                                    open.spawn(serve_connection(
+                                        tcp,
+                                        a.peer,
+                                        tls.clone(),
+                                        app.clone(),
+                                        limits,
+                                        a.watcher,
+                                        a.slot,
+                                    ));
+                                }
+                                Err(e) => tracing::warn!(error = %e, "cannot move a connection"),
+                            }
+                            while open.try_join_next().is_some() {}
+                        }
+                        while open.join_next().await.is_some() {}
+                        // Tasks that requests started on this runtime may outlive the
+                        // connections (a PostgreSQL or Redis connection's driver, spawned where
+                        // the pool first connected): keep driving them until the process ends.
+                        drop((tls, app));
+                        std::future::pending::<()>().await;
+                    });
+                });
+            match started {
+                Ok(_) => senders.push(tx),
+                Err(e) => tracing::error!(error = %e, "cannot start a connection thread"),
+            }
+        }
+        Lanes {
+            senders,
+            next: std::sync::atomic::AtomicUsize::new(0),
+            tls,
+            app,
+            limits,
+        }
+    }
+
+    fn serve_here(&self, a: Accepted) {
+        tokio::spawn(serve_connection(
+            a.tcp,
+            a.peer,
+            self.tls.clone(),
+            self.app.clone(),
+            self.limits,
+            a.watcher,
+            a.slot,
+        ));
+    }
+
+    /// Gives the connection to the next lane (or serves it on the caller's runtime if there
+    /// is none).
+    fn hand(&self, a: Accepted) {
+        if self.senders.is_empty() {
+            self.serve_here(a);
+            return;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
+        if let Err(tokio::sync::mpsc::error::SendError(a)) = self.senders[i].send(a) {
+            self.serve_here(a);
+        }
     }
 }
 

@@ -22,8 +22,10 @@ use callrec_domain::Record;
 use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
 
-/// Records kept: ~300 bytes each with their strings, so ~15 MB when full.
-pub(crate) const CAPACITY: usize = 50_000;
+/// Records kept. Measured under the P1+P2 soak (BENCHMARKS.md), 50 000 records added
+/// ~10–12 MB of RSS; 20 000 keep the server under its 150 MB budget with room to spare and still
+/// hold every call that ended in the last minutes of a busy app.
+pub(crate) const CAPACITY: usize = 20_000;
 
 /// Invalidation guards; a call's guard is picked by its key's hash.
 const GUARDS: usize = 64;
