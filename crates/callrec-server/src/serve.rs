@@ -80,7 +80,7 @@ pub async fn serve(
         });
     }
     drop(listener);
-    // No new connections for the lanes: each ends once its open connections have.
+    // No new connections for the lanes.
     drop(lanes);
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
@@ -131,12 +131,11 @@ impl Lanes {
                 .name(format!("callrec-http-{i}"))
                 .spawn(move || {
                     runtime.block_on(async move {
-                        let mut open = tokio::task::JoinSet::new();
                         while let Some(a) = rx.recv().await {
                             // Registered with this thread's reactor from here on.
                             match a.tcp.into_std().and_then(TcpStream::from_std) {
                                 Ok(tcp) => {
-                                    open.spawn(serve_connection(
+                                    tokio::spawn(serve_connection(
                                         tcp,
                                         a.peer,
                                         tls.clone(),
@@ -148,11 +147,10 @@ impl Lanes {
                                 }
                                 Err(e) => tracing::warn!(error = %e, "cannot move a connection"),
                             }
-                            while open.try_join_next().is_some() {}
                         }
-                        while open.join_next().await.is_some() {}
-                        // Tasks that requests started on this runtime may outlive the
-                        // connections (a PostgreSQL or Redis connection's driver, spawned where
+                        // No more connections (`serve` awaits the open ones through its
+                        // graceful shutdown). Tasks that requests started on this runtime may
+                        // outlive them (a PostgreSQL or Redis connection's driver, spawned where
                         // the pool first connected): keep driving them until the process ends.
                         drop((tls, app));
                         std::future::pending::<()>().await;

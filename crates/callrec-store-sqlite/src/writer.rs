@@ -360,8 +360,7 @@ impl Writer {
             }
         }
         let mut counts = CountDeltas::default();
-        let refolded: Vec<(i64, &str)> = touched.keys().copied().collect();
-        for ((app, call_id), fresh) in touched {
+        for (&(app, call_id), fresh) in &touched {
             let callbacks = match &self.planner {
                 Some(planner) => {
                     let configs = cached_configs(&mut self.configs, &tx, app)?;
@@ -375,13 +374,13 @@ impl Writer {
                 &mut counts,
                 app,
                 call_id,
-                Some(&fresh),
+                Some(fresh),
                 callbacks,
             )?;
         }
         counts.apply(&tx)?;
         tx.commit().map_err(map_err)?;
-        for (app, call_id) in refolded {
+        for &(app, call_id) in touched.keys() {
             self.cache.invalidate(app, call_id);
         }
         Ok(outcomes)
