@@ -9,6 +9,7 @@ pub mod auth;
 pub mod broken_http;
 pub mod callbacks;
 pub mod config;
+pub mod console;
 pub mod engine;
 pub mod export;
 pub mod failure;

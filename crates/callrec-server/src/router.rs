@@ -3,6 +3,7 @@
 //! - `GET /healthz`: 200 `ok` while the process runs.
 //! - `GET /readyz`: 200 when the store answers a ping, else 503.
 //! - `GET /metrics`: Prometheus text.
+//! - `GET /console/…`: the web console's embedded files ([`crate::console`]).
 //! - `/v1/…` and `/v4/…` with any method: the API pipeline with that generation's mapping (it
 //!   answers unknown paths and methods itself, in the generation's envelope).
 //! - anything else: plain 404.
@@ -18,6 +19,7 @@ use axum::response::IntoResponse;
 use axum::routing::{any, get};
 
 use crate::api::Wire;
+use crate::console;
 use crate::state::AppState;
 use crate::v1::V1;
 use crate::v4::V4;
@@ -36,6 +38,9 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(get_healthz))
         .route("/readyz", get(get_readyz))
         .route("/metrics", get(get_metrics))
+        .route("/console", get(console::get_console_root))
+        .route("/console/", get(console::get_console_index))
+        .route("/console/{file}", get(console::get_console_file))
         .route("/v1", any(v1.clone()))
         .route("/v1/", any(v1.clone()))
         .route("/v1/{*path}", any(v1))

@@ -30,6 +30,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Callbacks: list deliveries, redeliver, or receive them locally.
     Callbacks(CallbacksArgs),
+    /// Print the web console's address with a fresh admin sign-in in its fragment.
+    Console(ConsoleArgs),
     /// Print an example config or check one.
     Config(ConfigArgs),
 }
@@ -330,6 +332,17 @@ impl TypeArg {
             TypeArg::Group => "MultiCall",
         }
     }
+}
+
+/// `callrec console`.
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// Connection settings (the address, app and admin the link signs in as).
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// How long the sign-in is valid, seconds.
+    #[arg(long, default_value_t = 12 * 3600)]
+    pub expire: u64,
 }
 
 /// `callrec callbacks`.

@@ -3,7 +3,8 @@
 //!
 //! Commands: `serve` (the server, writing a starter config when none exists), `usersig` (sign a
 //! TLSSigAPIv2 UserSig), `records` (a client of the record APIs), `simulate` (report synthetic calls),
-//! `callbacks` (deliveries, redelivery, a local receiver) and `config` (print an example, check a
+//! `callbacks` (deliveries, redelivery, a local receiver), `console` (a sign-in link to the web
+//! console) and `config` (print an example, check a
 //! file).
 
 pub mod callbacks;
@@ -11,6 +12,7 @@ pub mod cli;
 pub mod client;
 pub mod config_cmd;
 pub mod connection;
+pub mod console;
 pub mod error;
 pub mod logsink;
 pub mod records;
@@ -33,6 +35,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Records(args) => records::run(&args).await,
         Command::Simulate(args) => report::run(&args).await,
         Command::Callbacks(args) => callbacks::run(&args).await,
+        Command::Console(args) => console::run(&args),
         Command::Config(args) => config_cmd::run(&args),
     }
 }

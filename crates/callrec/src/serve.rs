@@ -96,6 +96,7 @@ Wrote a starter config to {cfg}
 Try it from another terminal:
   {exe} simulate --config {cfg}{url_flag} --calls 100
   {exe} records filter --config {cfg}{url_flag} --since -1h
+  {exe} console --config {cfg}{url_flag}
   curl{cacert} -X POST -d '{{\"startTimestamp\":0}}' \\
     \"{url}/v1/records/get_records_by_filter?sdkappid={sdkappid}&identifier={admin}&usersig=$({exe} usersig --config {cfg})&random={random}&contenttype=json\"
 ",
