@@ -2,7 +2,7 @@
 // delivery state, a status filter, the last error and redelivery.
 
 import * as api from './api.js';
-import { h, table, errorBox, select, input, fmtMs } from './ui.js';
+import { h, table, errorBox, select, input, fmtShortMs } from './ui.js';
 
 const V1_STATUS = ['cancel', 'reject', 'not_answer', 'normal_end', 'call_busy', 'interrupt'];
 const V1_EVENTS = [
@@ -152,15 +152,14 @@ export async function render(main, { params }) {
   const draw = () => {
     list.replaceChildren(
       shown.length ? table([
-        ['Produced (UTC)', (d) => fmtMs(d.createdMs), 'time'],
-        ['Callback', (d) => `${d.generation} ${d.command}`],
-        ['Call', (d) => h('a', { href: `#/call/${encodeURIComponent(d.callId)}` }, d.callId), 'id'],
+        ['Produced (UTC)', (d) => fmtShortMs(d.createdMs), 'time hide-narrow'],
+        ['Callback', (d) => [h('div', {}, `${d.generation} ${d.command}`), h('div', { class: 'muted small url' }, d.url)]],
+        ['Call', (d) => h('a', { href: `#/call/${encodeURIComponent(d.callId)}`, class: 'short', title: d.callId }, d.callId), 'id hide-narrow'],
         ['Status', (d) => h('span', { class: `badge ${d.status}`, dataset: { status: d.status } }, d.status)],
-        ['Tries', (d) => d.attempts, 'num'],
-        ['Last attempt', (d) => fmtMs(d.lastAttemptMs), 'time hide-narrow'],
-        ['Next attempt', (d) => fmtMs(d.nextAttemptMs), 'time hide-narrow'],
+        ['Tries', (d) => d.attempts, 'num hide-narrow'],
+        ['Last attempt', (d) => fmtShortMs(d.lastAttemptMs), 'time hide-narrow'],
+        ['Next attempt', (d) => fmtShortMs(d.nextAttemptMs), 'time hide-narrow'],
         ['Last error', (d) => d.lastError ?? '—'],
-        ['URL', (d) => d.url, 'id hide-narrow'],
         ['', (d) => h('button', { type: 'button', class: 'quiet redeliver', 'aria-label': `Redeliver ${d.id}`, onclick: () => redeliver(d) }, 'Redeliver')],
       ], shown, (d) => ({ dataset: { id: d.id, status: d.status } })) : h('p', { class: 'muted' }, 'No callback matches.'),
       nextCursor ? h('div', { class: 'pager' }, h('button', { type: 'button', class: 'quiet', id: 'deliveries-more', onclick: more }, 'More')) : null);

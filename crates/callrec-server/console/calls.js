@@ -83,7 +83,7 @@ function recordsTable(records, id, live = false) {
     ['Type', (r) => r.callType, 'hide-narrow'],
     ['Media', (r) => r.mediaType, 'hide-narrow'],
     ['Result', (r) => resultBadge(r.callResult)],
-    live ? ['Running', (r) => fmtDuration(nowSecs() - r.startCallTs), 'num'] : ['Talk', duration, 'num'],
+    live ? ['Running', (r) => fmtDuration(nowSecs() - r.startCallTs), 'num hide-narrow'] : ['Talk', duration, 'num hide-narrow'],
   ];
   const wrap = table(columns, records, (r) => ({ dataset: { callId: r.callId, result: r.callResult } }));
   wrap.id = id;

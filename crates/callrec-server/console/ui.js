@@ -68,6 +68,13 @@ export function fmtMs(ms) {
   return `${fmtTime(Math.floor(ms / 1000))}.${String(ms % 1000).padStart(3, '0')}`;
 }
 
+/** Unix milliseconds as `MM-DD HH:MM:SS.mmm` (UTC, this year's dates shortened), or `—`. */
+export function fmtShortMs(ms) {
+  if (!ms) return '—';
+  const full = fmtMs(ms);
+  return full.startsWith(String(new Date().getUTCFullYear())) ? full.slice(5) : full;
+}
+
 /** Seconds as `1h 02m 03s`, `2m 05s` or `45s`. */
 export function fmtDuration(secs) {
   secs = Math.max(0, Math.round(secs));
