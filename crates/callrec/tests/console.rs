@@ -471,6 +471,43 @@ async fn the_console_shows_every_view_in_headless_chromium() {
         "{summary}"
     );
 
+    // The filter form: one result only, as the API answers it.
+    c.execute(
+        "document.querySelector('#calls-filter select[name=result]').value = 'normal_end'",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Css("#calls-filter button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let filtered = strings(
+        &wait_for(
+            &c,
+            "the normal_end calls",
+            "return location.hash.includes('result=normal_end') && document.querySelector('#calls-table') ? [...document.querySelectorAll('#calls-table tbody tr')].map(r => r.dataset.result) : []",
+            |v| !strings(v).is_empty(),
+        )
+        .await,
+    );
+    assert!(filtered.iter().all(|r| r == "normal_end"), "{filtered:?}");
+    let normal_end = api(
+        &http,
+        &base,
+        "/v1/records/get_records_by_filter",
+        &json!({"startTimestamp": now() - 86_400, "callResult": "normal_end", "numberPerPage": 100}),
+    )
+    .await;
+    assert_eq!(
+        filtered.len(),
+        normal_end["callRecordList"].as_array().unwrap().len(),
+        "every normal_end call"
+    );
+    c.goto(&format!("{base}/console/#/calls")).await.unwrap();
+
     // The live view lists the calls going on now, as the API does (it refreshes every 2 s).
     let ongoing = api(
         &http,
@@ -777,6 +814,25 @@ async fn the_console_shows_every_view_in_headless_chromium() {
         .unwrap()
         .clone();
     assert_eq!(row["status"], "delivered", "{row}");
+
+    // A sign-in that expires sends the page back to the sign-in form, saying why.
+    let short = run_ok(&["console", "--config", cfg, "--url", &base, "--expire", "3"]);
+    c.goto(short.trim()).await.unwrap();
+    wait_for(
+        &c,
+        "the Calls view with the short sign-in",
+        "return !!document.querySelector('#calls-summary')",
+        |v| v == true,
+    )
+    .await;
+    let message = wait_for(
+        &c,
+        "the expiry message",
+        "const e = document.querySelector('.signin .error'); return e ? e.textContent : ''",
+        |v| !v.as_str().unwrap_or_default().is_empty(),
+    )
+    .await;
+    assert!(message.as_str().unwrap().contains("expired"), "{message}");
 
     // No errors in the browser's console on any view.
     let log = browser_log(&c).await;
