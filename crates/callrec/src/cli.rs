@@ -443,9 +443,23 @@ pub struct SimulateArgs {
     /// Seed for the generator (default: random), to repeat a run.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Spread the calls over this long before now: `30m`, `24h`, `3d` (default `1h`; events
+    /// older than the server's retention are refused).
+    #[arg(long, value_parser = parse_span)]
+    pub over: Option<i64>,
     /// Connection settings.
     #[command(flatten)]
     pub connect: ConnectArgs,
+}
+
+/// A span such as `30m`, `24h` or `3d`, in seconds (at least a minute).
+fn parse_span(text: &str) -> Result<i64, String> {
+    let secs = crate::timearg::parse(&format!("-{}", text.trim_start_matches('-')), 0)
+        .map_err(|_| format!("{text:?} is not a span such as 30m, 24h or 3d"))?;
+    if -secs < 60 {
+        return Err(format!("{text:?}: the span must be at least 1m"));
+    }
+    Ok(-secs)
 }
 
 /// `callrec config`.

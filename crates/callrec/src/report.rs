@@ -106,7 +106,10 @@ pub async fn run(args: &SimulateArgs) -> Result<ExitCode, Error> {
     let now_ms = i64::try_from(crate::usersig::unix_now())
         .unwrap_or(i64::MAX)
         .saturating_mul(1000);
-    let mut generator = Generator::new(seed);
+    let mut generator = match args.over {
+        Some(secs) => Generator::with_window(seed, secs.saturating_mul(1000)),
+        None => Generator::new(seed),
+    };
     let mut planned_duplicates = 0;
     let mut planned_ongoing = 0;
     let calls: Vec<Vec<Value>> = (0..args.calls)

@@ -109,12 +109,13 @@ pub struct SimCall {
 
 /// How many distinct user identifiers calls are drawn from.
 const USERS: usize = 500;
-/// Calls start at most this long before now.
-const WINDOW_MS: i64 = 3_600_000;
+/// Calls start at most this long before now, unless told otherwise.
+pub const WINDOW_MS: i64 = 3_600_000;
 
 /// A seeded generator of calls.
 pub struct Generator {
     rng: StdRng,
+    window_ms: i64,
 }
 
 /// Builds one call's events with offsets from its start, before they are placed in time.
@@ -135,8 +136,14 @@ impl Draft {
 impl Generator {
     /// A generator whose output is fixed by `seed`.
     pub fn new(seed: u64) -> Generator {
+        Generator::with_window(seed, WINDOW_MS)
+    }
+
+    /// A generator whose calls lie within `window_ms` before the given now.
+    pub fn with_window(seed: u64, window_ms: i64) -> Generator {
         Generator {
             rng: StdRng::seed_from_u64(seed),
+            window_ms,
         }
     }
 
@@ -149,7 +156,8 @@ impl Generator {
         self.call_of(scenario, now_ms)
     }
 
-    /// A call of `scenario` whose events all lie in the hour before `now_ms`.
+    /// A call of `scenario` whose events all lie in the window (an hour by default) before
+    /// `now_ms`.
     pub fn call_of(&mut self, scenario: Scenario, now_ms: i64) -> SimCall {
         let call_id = uuid_v4(&mut self.rng);
         let mut d = Draft {
@@ -169,7 +177,7 @@ impl Generator {
 
         // Place the call in time: it ends (its last event) before now, starts within the window.
         let span = d.events.iter().map(|e| e.time_ms).max().unwrap_or(0);
-        let slack = (WINDOW_MS - span).max(0);
+        let slack = (self.window_ms - span).max(0);
         let t0 = now_ms - span - self.rng.random_range(0..=slack);
         for e in &mut d.events {
             e.time_ms += t0;
