@@ -2,7 +2,7 @@
 // delivery state, a status filter, the last error and redelivery.
 
 import * as api from './api.js';
-import { h, table, errorBox, select, input, fmtShortMs } from './ui.js';
+import { h, fill, table, errorBox, select, input, fmtShortMs } from './ui.js';
 
 const V1_STATUS = ['cancel', 'reject', 'not_answer', 'normal_end', 'call_busy', 'interrupt'];
 const V1_EVENTS = [
@@ -150,7 +150,7 @@ export async function render(main, { params }) {
     }
   };
   const draw = () => {
-    list.replaceChildren(
+    fill(list,
       shown.length ? table([
         ['Produced (UTC)', (d) => fmtShortMs(d.createdMs), 'time hide-narrow'],
         ['Callback', (d) => [h('div', {}, `${d.generation} ${d.command}`), h('div', { class: 'muted small url' }, d.url)]],

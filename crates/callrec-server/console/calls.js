@@ -3,7 +3,7 @@
 
 import * as api from './api.js';
 import {
-  h, table, errorBox, select, input, resultBadge, fmtTime, fmtDuration, nowSecs,
+  h, fill, table, errorBox, select, input, resultBadge, fmtTime, fmtDuration, nowSecs,
   toInputValue, fromInputValue, RESULTS, RESULT_NAMES,
 } from './ui.js';
 
@@ -180,7 +180,7 @@ export async function render(main, { params }) {
       : (index === 0 ? 'No call matches.' : 'No more calls.');
     const older = h('button', { type: 'button', id: 'page-older', disabled: !data.nextCursor, onclick: () => showPage(index + 1) }, 'Older →');
     const newer = h('button', { type: 'button', class: 'quiet', id: 'page-newer', disabled: index === 0, onclick: () => showPage(index - 1) }, '← Newer');
-    results.replaceChildren(
+    fill(results,
       h('p', { id: 'calls-summary', 'aria-live': 'polite' }, summary),
       list.length ? recordsTable(list, 'calls-table') : null,
       h('div', { class: 'pager' }, newer, older, h('span', { class: 'muted' }, `page ${index + 1}`)));

@@ -15,6 +15,13 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** Replaces `el`'s children; null, undefined and false children are left out. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
 function append(el, children) {
   for (const child of children.flat()) {
     if (child === undefined || child === null || child === false) continue;
@@ -75,10 +82,12 @@ export function fmtShortMs(ms) {
   return full.startsWith(String(new Date().getUTCFullYear())) ? full.slice(5) : full;
 }
 
-/** Seconds as `1h 02m 03s`, `2m 05s` or `45s`. */
+/** Seconds as `2d 03h 04m`, `1h 02m 03s`, `2m 05s` or `45s`. */
 export function fmtDuration(secs) {
   secs = Math.max(0, Math.round(secs));
-  const hh = Math.floor(secs / 3600), mm = Math.floor((secs % 3600) / 60), ss = secs % 60;
+  const dd = Math.floor(secs / 86400);
+  const hh = Math.floor((secs % 86400) / 3600), mm = Math.floor((secs % 3600) / 60), ss = secs % 60;
+  if (dd) return `${dd}d ${pad(hh)}h ${pad(mm)}m`;
   if (hh) return `${hh}h ${pad(mm)}m ${pad(ss)}s`;
   if (mm) return `${mm}m ${pad(ss)}s`;
   return `${ss}s`;

@@ -136,11 +136,22 @@ fn screenshot_dir() -> PathBuf {
     )
 }
 
-/// Screenshots of the current view at 1280 and 390 px, named `{name}-{width}.png`; at 390 px
-/// the page must not be wider than the screen.
+/// Screenshots of the current view at 1280 and 390 px, named `{name}-{width}.png`; the page
+/// must show no unrendered value and, at 390 px, not be wider than the screen.
 async fn shoot(c: &Client, name: &str) {
     let dir = screenshot_dir();
     std::fs::create_dir_all(&dir).unwrap();
+    // A value the page failed to render shows up as one of these words.
+    let text = c
+        .execute("return document.body.innerText", vec![])
+        .await
+        .unwrap();
+    for word in ["null", "undefined", "NaN", "[object"] {
+        assert!(
+            !text.as_str().unwrap().contains(word),
+            "{name} shows {word:?}: {text}"
+        );
+    }
     for (width, height) in [(1280, 900), (390, 844)] {
         viewport(c, width, height).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
