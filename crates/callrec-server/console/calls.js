@@ -77,7 +77,7 @@ const callLink = (r) => h('a', { href: `#/call/${encodeURIComponent(r.callId)}` 
 function recordsTable(records, id, live = false) {
   const columns = [
     ['Call ID', callLink, 'id'],
-    ['Started (UTC)', (r) => fmtTime(r.startCallTs), 'time'],
+    ['Started (UTC)', (r) => h('time', { title: `startCallTs ${r.startCallTs}` }, fmtTime(r.startCallTs)), 'time'],
     ['Caller', (r) => r.caller],
     ['Callees', (r) => r.callees.join(', '), 'hide-narrow'],
     ['Type', (r) => r.callType, 'hide-narrow'],
@@ -92,7 +92,7 @@ function recordsTable(records, id, live = false) {
 
 /** Renders the Calls view; returns its clean-up. */
 export async function render(main, { params }) {
-  const resultOptions = [['', 'Any ended'], ...RESULTS.map((r) => [r, RESULT_NAMES[r]]), ['ongoing', 'Ongoing']];
+  const resultOptions = [['', 'Any ended'], ...RESULTS.map((r) => [r, RESULT_NAMES[r]]), ['ongoing', 'ongoing']];
   const form = h('form', { class: 'filters', id: 'calls-filter', 'aria-label': 'Filter calls' },
     ...timeFields(params),
     select('Result', 'result', resultOptions, params.get('result') ?? ''),

@@ -44,17 +44,15 @@ export function s(tag, attrs = {}, ...children) {
 
 /** The ended results, in the order the API lists them, and `ongoing`. */
 export const RESULTS = ['normal_end', 'interrupt', 'cancel', 'reject', 'not_answer', 'call_busy'];
-export const RESULT_NAMES = {
-  normal_end: 'normal end', interrupt: 'interrupted', cancel: 'cancelled', reject: 'rejected',
-  not_answer: 'not answered', call_busy: 'busy', ongoing: 'ongoing',
-};
+/** What the views call each result: the API's own word, as in the records and the CLI. */
+export const RESULT_NAMES = Object.fromEntries([...RESULTS, 'ongoing'].map((r) => [r, r]));
 /** Chart colours per result (the same as the stylesheet's). */
 export const RESULT_COLORS = {
   normal_end: '#2e8b57', interrupt: '#8250df', cancel: '#8c959f', reject: '#cf222e',
   not_answer: '#d4a72c', call_busy: '#e16f24',
 };
 
-/** A result as a coloured badge; the API's word is kept in `data-result`. */
+/** A result as a coloured badge with the API's word (also in `data-result`). */
 export function resultBadge(result) {
   return h('span', { class: `badge ${result}`, dataset: { result } }, RESULT_NAMES[result] ?? result);
 }
