@@ -2,7 +2,7 @@
 // delivery state, a status filter, the last error and redelivery.
 
 import * as api from './api.js';
-import { h, fill, table, errorBox, select, input, fmtShortMs } from './ui.js';
+import { h, fill, go, table, errorBox, select, input, fmtShortMs } from './ui.js';
 
 const V1_STATUS = ['cancel', 'reject', 'not_answer', 'normal_end', 'call_busy', 'interrupt'];
 const V1_EVENTS = [
@@ -111,9 +111,7 @@ export async function render(main, { params }) {
     const q = new URLSearchParams();
     const data = new FormData(form);
     for (const key of ['status', 'call']) if (String(data.get(key)).trim()) q.set(key, String(data.get(key)).trim());
-    const next = `#/callbacks?${q}`;
-    if (location.hash === next) window.dispatchEvent(new HashChangeEvent('hashchange'));
-    else location.hash = next;
+    go(`#/callbacks?${q}`);
   });
   const status = h('div', { 'aria-live': 'polite', id: 'deliveries-status' });
   const list = h('div', { id: 'deliveries' }, h('p', { class: 'muted' }, 'Loading…'));

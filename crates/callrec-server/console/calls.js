@@ -3,7 +3,7 @@
 
 import * as api from './api.js';
 import {
-  h, fill, table, errorBox, select, input, resultBadge, fmtTime, fmtDuration, nowSecs,
+  h, fill, go, table, errorBox, select, input, resultBadge, fmtTime, fmtDuration, nowSecs,
   toInputValue, fromInputValue, RESULTS, RESULT_NAMES,
 } from './ui.js';
 
@@ -106,9 +106,7 @@ export async function render(main, { params }) {
       h('button', { type: 'button', class: 'quiet', onclick: () => { location.hash = '#/calls'; } }, 'Reset')));
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const next = `#/calls?${formParams(form)}`;
-    if (location.hash === next) window.dispatchEvent(new HashChangeEvent('hashchange'));
-    else location.hash = next;
+    go(`#/calls?${formParams(form)}`);
   });
 
   const liveBox = h('div', { id: 'live-calls' }, h('p', { class: 'muted' }, 'Loading…'));

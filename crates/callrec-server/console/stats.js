@@ -4,7 +4,7 @@
 import * as api from './api.js';
 import { timeFields, formParams, filterBody } from './calls.js';
 import {
-  h, s, table, errorBox, select, input, fmtTime, fmtDuration, fmtPercent,
+  h, s, go, table, errorBox, select, input, fmtTime, fmtDuration, fmtPercent,
   RESULTS, RESULT_NAMES, RESULT_COLORS,
 } from './ui.js';
 
@@ -80,9 +80,7 @@ export async function render(main, { params }) {
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Apply')));
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const next = `#/stats?${formParams(form)}`;
-    if (location.hash === next) window.dispatchEvent(new HashChangeEvent('hashchange'));
-    else location.hash = next;
+    go(`#/stats?${formParams(form)}`);
   });
   const out = h('div', { id: 'stats-body' }, h('p', { class: 'muted' }, 'Loading…'));
   main.append(h('h1', {}, 'Stats'), form, out);

@@ -110,6 +110,12 @@ export function fromInputValue(value) {
   return Number.isFinite(ms) ? Math.floor(ms / 1000) : null;
 }
 
+/** Shows the view at `hash` (`#/calls?…`), reloading it when the address already is that. */
+export function go(hash) {
+  if (location.hash === hash) window.dispatchEvent(new HashChangeEvent('hashchange'));
+  else location.hash = hash;
+}
+
 /** Now, Unix seconds. */
 export const nowSecs = () => Math.floor(Date.now() / 1000);
 

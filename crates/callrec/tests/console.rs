@@ -195,6 +195,15 @@ fn attrs_script(selector: &str, attr: &str) -> String {
     )
 }
 
+/// The attribute `attr` of every element matching `selector`, now.
+async fn attrs(c: &Client, selector: &str, attr: &str) -> Vec<String> {
+    strings(
+        &c.execute(&attrs_script(selector, attr), vec![])
+            .await
+            .unwrap(),
+    )
+}
+
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap()
@@ -418,22 +427,8 @@ async fn the_console_shows_every_view_in_headless_chromium() {
         .for_element(Locator::Css("#calls-table"))
         .await
         .unwrap();
-    let shown_ids = strings(
-        &c.execute(
-            &attrs_script("#calls-table tbody tr", "data-call-id"),
-            vec![],
-        )
-        .await
-        .unwrap(),
-    );
-    let shown_results = strings(
-        &c.execute(
-            &attrs_script("#calls-table tbody tr", "data-result"),
-            vec![],
-        )
-        .await
-        .unwrap(),
-    );
+    let shown_ids = attrs(&c, "#calls-table tbody tr", "data-call-id").await;
+    let shown_results = attrs(&c, "#calls-table tbody tr", "data-result").await;
     let filter = api(
         &http,
         &base,
@@ -551,14 +546,7 @@ async fn the_console_shows_every_view_in_headless_chromium() {
         .for_element(Locator::Css("#calls-table"))
         .await
         .unwrap();
-    let page1 = strings(
-        &c.execute(
-            &attrs_script("#calls-table tbody tr", "data-call-id"),
-            vec![],
-        )
-        .await
-        .unwrap(),
-    );
+    let page1 = attrs(&c, "#calls-table tbody tr", "data-call-id").await;
     c.find(Locator::Css("#page-older"))
         .await
         .unwrap()
@@ -622,11 +610,7 @@ async fn the_console_shows_every_view_in_headless_chromium() {
         &json!({"callId": call_id}),
     )
     .await;
-    let lanes = strings(
-        &c.execute(&attrs_script("#timeline-svg g.lane", "data-user"), vec![])
-            .await
-            .unwrap(),
-    );
+    let lanes = attrs(&c, "#timeline-svg g.lane", "data-user").await;
     let participants: Vec<String> = detail["participants"]
         .as_array()
         .unwrap()
