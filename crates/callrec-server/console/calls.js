@@ -129,6 +129,12 @@ export async function render(main, { params }) {
   let liveTimer = null;
   let stopped = false;
   const refreshLive = async () => {
+    if (stopped) return;
+    // A tab in the background asks nothing; it catches up within 2 s of being shown again.
+    if (document.hidden) {
+      liveTimer = setTimeout(refreshLive, 2000);
+      return;
+    }
     try {
       const data = await api.v1('records/get_records_by_filter',
         { startTimestamp: 0, callResult: 'ongoing', numberPerPage: 100 });
