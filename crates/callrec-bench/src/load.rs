@@ -77,6 +77,10 @@ pub struct LoadArgs {
     /// them, `heavy_user` calls in every 1000th call and `light_user` in exactly 3 calls.
     #[arg(long, default_value_t = 0)]
     pub users: u64,
+    /// Create the file with this SQLite page size (512-65536, a power of two) instead of
+    /// SQLite's default 4096: an experiment knob (the server keeps whatever size a file has).
+    #[arg(long)]
+    pub page_size: Option<u32>,
 }
 
 /// The user who makes every 1000th call (10 000 calls in 10 M).
@@ -325,7 +329,16 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn create_schema(db: &Path, timeouts: Timeouts) -> anyhow::Result<()> {
+fn create_schema(db: &Path, timeouts: Timeouts, page_size: Option<u32>) -> anyhow::Result<()> {
+    if let Some(size) = page_size {
+        // Fixed when the first page is written: set on the empty file before the store opens it.
+        let conn = Connection::open(db)?;
+        conn.execute_batch(&format!("PRAGMA page_size = {size}; VACUUM;"))?;
+        let got: u32 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        if got != size {
+            bail!("SQLite refused page size {size} (got {got})");
+        }
+    }
     let store = SqliteStore::open(db, timeouts).context("creating the schema")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -355,7 +368,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<()> {
         idle_ms: i64::try_from(args.max_idle_secs * 1000)?,
     };
     let started = Instant::now();
-    create_schema(&args.db, timeouts)?;
+    create_schema(&args.db, timeouts, args.page_size)?;
 
     let now = now_ms();
     let window_ms = i64::try_from(args.days * 86_400_000)?;
