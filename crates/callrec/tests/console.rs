@@ -142,10 +142,7 @@ async fn shoot(c: &Client, name: &str) {
     let dir = screenshot_dir();
     std::fs::create_dir_all(&dir).unwrap();
     // A value the page failed to render shows up as one of these words.
-    let text = c
-        .execute("return document.body.innerText", vec![])
-        .await
-        .unwrap();
+    let text = js(c, "return document.body.innerText").await;
     for word in ["null", "undefined", "NaN", "[object"] {
         assert!(
             !text.as_str().unwrap().contains(word),
@@ -155,13 +152,11 @@ async fn shoot(c: &Client, name: &str) {
     for (width, height) in [(1280, 900), (390, 844)] {
         viewport(c, width, height).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let overflow = c
-            .execute(
-                "return document.documentElement.scrollWidth - window.innerWidth",
-                vec![],
-            )
-            .await
-            .unwrap();
+        let overflow = js(
+            c,
+            "return document.documentElement.scrollWidth - window.innerWidth",
+        )
+        .await;
         assert!(
             overflow.as_i64().unwrap() <= 0,
             "{name} at {width} px is {overflow} px wider than the screen"
@@ -176,7 +171,7 @@ async fn shoot(c: &Client, name: &str) {
 async fn wait_for(c: &Client, what: &str, script: &str, ok: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let v = c.execute(script, vec![]).await.unwrap();
+        let v = js(c, script).await;
         if ok(&v) {
             return v;
         }
@@ -195,13 +190,14 @@ fn attrs_script(selector: &str, attr: &str) -> String {
     )
 }
 
+/// Runs `script` in the page and answers what it returns.
+async fn js(c: &Client, script: &str) -> Value {
+    c.execute(script, vec![]).await.unwrap()
+}
+
 /// The attribute `attr` of every element matching `selector`, now.
 async fn attrs(c: &Client, selector: &str, attr: &str) -> Vec<String> {
-    strings(
-        &c.execute(&attrs_script(selector, attr), vec![])
-            .await
-            .unwrap(),
-    )
+    strings(&js(c, &attrs_script(selector, attr)).await)
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -364,12 +360,9 @@ async fn the_console_shows_every_view_in_headless_chromium() {
         |v| v == true,
     )
     .await;
-    let address = c.execute("return location.hash", vec![]).await.unwrap();
+    let address = js(&c, "return location.hash").await;
     assert_eq!(address, "#/calls", "the UserSig left the address bar");
-    let who = c
-        .execute("return document.querySelector('#who').textContent", vec![])
-        .await
-        .unwrap();
+    let who = js(&c, "return document.querySelector('#who').textContent").await;
     assert!(who.as_str().unwrap().contains("administrator"), "{who}");
 
     // Callbacks: both configurations set through the forms, reached by keyboard.
@@ -391,12 +384,7 @@ async fn the_console_shows_every_view_in_headless_chromium() {
             .send_keys(&format!("http://{receiver}/{path}"))
             .await
             .unwrap();
-        c.execute(
-            &format!("[...document.querySelectorAll('{form} .buttons button')].find(b => b.textContent === 'All commands').click()"),
-            vec![],
-        )
-        .await
-        .unwrap();
+        js(&c, &format!("[...document.querySelectorAll('{form} .buttons button')].find(b => b.textContent === 'All commands').click()")).await;
         c.find(Locator::Css(&format!("{form} button[type=submit]")))
             .await
             .unwrap()
@@ -477,13 +465,11 @@ async fn the_console_shows_every_view_in_headless_chromium() {
         shown.len() + 10 >= api_rows.len(),
         "{shown:?} vs {api_rows:?}"
     );
-    let summary = c
-        .execute(
-            "return document.querySelector('#calls-summary').textContent",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let summary = js(
+        &c,
+        "return document.querySelector('#calls-summary').textContent",
+    )
+    .await;
     assert_eq!(
         summary,
         format!("Calls 1–{n} of {n}", n = shown.len()),
@@ -491,12 +477,11 @@ async fn the_console_shows_every_view_in_headless_chromium() {
     );
 
     // The filter form: one result only, as the API answers it.
-    c.execute(
+    js(
+        &c,
         "document.querySelector('#calls-filter select[name=result]').value = 'normal_end'",
-        vec![],
     )
-    .await
-    .unwrap();
+    .await;
     c.find(Locator::Css("#calls-filter button[type=submit]"))
         .await
         .unwrap()
@@ -631,13 +616,7 @@ async fn the_console_shows_every_view_in_headless_chromium() {
         .map(|p| p["userId"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(lanes, participants, "one lane per participant, in order");
-    let connected_lanes = c
-        .execute(
-            "return new Set([...document.querySelectorAll('#timeline-svg .span-connected')].map(r => r.closest('g.lane').dataset.user)).size",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let connected_lanes = js(&c, "return new Set([...document.querySelectorAll('#timeline-svg .span-connected')].map(r => r.closest('g.lane').dataset.user)).size").await;
     let connected_users = detail["participants"]
         .as_array()
         .unwrap()
@@ -648,13 +627,11 @@ async fn the_console_shows_every_view_in_headless_chromium() {
         connected_lanes, connected_users,
         "a connected span for each who connected"
     );
-    let marks = c
-        .execute(
-            "return document.querySelectorAll('#timeline-svg .mark').length",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let marks = js(
+        &c,
+        "return document.querySelectorAll('#timeline-svg .mark').length",
+    )
+    .await;
     let events_of_participants = detail["events"]
         .as_array()
         .unwrap()
@@ -662,13 +639,11 @@ async fn the_console_shows_every_view_in_headless_chromium() {
         .filter(|e| participants.iter().any(|p| e["userId"] == p.as_str()))
         .count();
     assert_eq!(marks, events_of_participants, "every event is a mark");
-    let shown_record = c
-        .execute(
-            "return document.querySelector('#record-json').textContent",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let shown_record = js(
+        &c,
+        "return document.querySelector('#record-json').textContent",
+    )
+    .await;
     let shown_record: Value = serde_json::from_str(shown_record.as_str().unwrap()).unwrap();
     let record = api(
         &http,
@@ -700,17 +675,15 @@ async fn the_console_shows_every_view_in_headless_chromium() {
             .map(|b| b["total"].as_i64().unwrap())
             .sum()
     };
-    let shown_total: i64 = c
-        .execute(
-            "return document.querySelector('#stat-total').textContent",
-            vec![],
-        )
-        .await
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let shown_total: i64 = js(
+        &c,
+        "return document.querySelector('#stat-total').textContent",
+    )
+    .await
+    .as_str()
+    .unwrap()
+    .parse()
+    .unwrap();
     assert!(
         (total_of(&before)..=total_of(&after)).contains(&shown_total),
         "{shown_total} calls shown, the API said {} then {}",
@@ -718,25 +691,21 @@ async fn the_console_shows_every_view_in_headless_chromium() {
         total_of(&after)
     );
     assert!(shown_total > 0);
-    let bars = c
-        .execute(
-            "return document.querySelectorAll('#stats-chart g.bar').length",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let bars = js(
+        &c,
+        "return document.querySelectorAll('#stats-chart g.bar').length",
+    )
+    .await;
     let buckets = after["buckets"].as_array().unwrap().len();
     assert!(
         bars.as_u64().unwrap().abs_diff(buckets as u64) <= 1,
         "{bars} bars for {buckets} buckets"
     );
-    let stacked = c
-        .execute(
-            "return document.querySelectorAll('#stats-chart g.bar rect').length",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let stacked = js(
+        &c,
+        "return document.querySelectorAll('#stats-chart g.bar rect').length",
+    )
+    .await;
     assert!(
         stacked.as_u64().unwrap() > 0,
         "the bars have result segments"
@@ -763,15 +732,13 @@ async fn the_console_shows_every_view_in_headless_chromium() {
         shown_failed.contains(&failed),
         "{failed} not in {shown_failed:?}"
     );
-    let error = c
-        .execute(
-            &format!(
-                "return document.querySelector('#deliveries tr[data-id=\"{failed}\"]').textContent"
-            ),
-            vec![],
-        )
-        .await
-        .unwrap();
+    let error = js(
+        &c,
+        &format!(
+            "return document.querySelector('#deliveries tr[data-id=\"{failed}\"]').textContent"
+        ),
+    )
+    .await;
     assert!(error.as_str().unwrap().contains("HTTP 500"), "{error}");
     shoot(&c, "callbacks").await;
     healthy.store(true, Ordering::SeqCst);
